@@ -1,0 +1,33 @@
+// tritium: command-line entry point. Each subcommand lives in cmd_<name>.cpp.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/command.h"
+#include "core/error.h"
+
+namespace tritium::cli {
+std::vector<CommandSetup>& command_registry() {
+  static std::vector<CommandSetup> r;
+  return r;
+}
+}  // namespace tritium::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"tritium: LLM inference engine (Triton kernels, C++ runtime)", "tritium"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "tritium 0.1.0");
+  for (auto& setup : tritium::cli::command_registry()) setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const tritium::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
