@@ -151,6 +151,14 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   return t;
 }
 
+Tensor Tensor::view_strided(const Shape& shape, const Shape& strides) const {
+  TRITIUM_CHECK(shape.size() == strides.size(), "view_strided: shape and strides differ in rank");
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.strides_ = strides;
+  return t;
+}
+
 float load_as_float(const Tensor& t, int64_t i) {
   // Map the flat row-major index to a strided offset.
   int64_t off = 0;

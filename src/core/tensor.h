@@ -75,6 +75,8 @@ class Tensor {
   Tensor view(const Shape& shape) const;  // requires contiguity
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   Tensor select(int64_t dim, int64_t index) const;  // drops the dim
+  // Same storage and start, new shape and strides (in elements); the caller vouches for bounds.
+  Tensor view_strided(const Shape& shape, const Shape& strides) const;
 
   // Copies.
   Tensor contiguous() const;

@@ -1,0 +1,139 @@
+// CPU linear: out[M, N] = x[M, K] @ w[N, K]^T (+ bias). Memory-bound at small M (decode),
+// so the kernel streams each weight row once per 4 rows of x and converts bf16/f16 on
+// the fly; threads split N.
+#include <algorithm>
+#include <cstring>
+
+#include "backends/cpu/cpu_ops.h"
+#include "backends/cpu/simd.h"
+#include "core/thread_pool.h"
+
+namespace tritium::cpu {
+
+namespace {
+
+constexpr int MR = 4;  // rows of x per tile
+
+// acc[m] = sum_k x[m][k] * w[k] for up to MR rows; W element type chosen by Load.
+template <typename WT>
+inline void dot_rows(const float* const* xr, int mr, const WT* w, int64_t K, float* acc);
+
+#ifdef TRITIUM_AVX2
+template <typename LoadW>
+inline void dot_rows_avx(const float* const* xr, int mr, int64_t K, float* acc, LoadW load_w, auto scalar_w) {
+  __m256 a[MR][2];
+  for (int m = 0; m < MR; ++m) a[m][0] = a[m][1] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m256 w0 = load_w(k), w1 = load_w(k + 8);
+    for (int m = 0; m < MR; ++m) {
+      if (m < mr) {
+        a[m][0] = _mm256_fmadd_ps(_mm256_loadu_ps(xr[m] + k), w0, a[m][0]);
+        a[m][1] = _mm256_fmadd_ps(_mm256_loadu_ps(xr[m] + k + 8), w1, a[m][1]);
+      }
+    }
+  }
+  for (int m = 0; m < mr; ++m) {
+    float s = hsum(_mm256_add_ps(a[m][0], a[m][1]));
+    for (int64_t kk = k; kk < K; ++kk) s += xr[m][kk] * scalar_w(kk);
+    acc[m] = s;
+  }
+}
+#endif
+
+template <>
+inline void dot_rows<float>(const float* const* xr, int mr, const float* w, int64_t K, float* acc) {
+#ifdef TRITIUM_AVX2
+  dot_rows_avx(xr, mr, K, acc, [w](int64_t k) { return _mm256_loadu_ps(w + k); }, [w](int64_t k) { return w[k]; });
+#else
+  for (int m = 0; m < mr; ++m) {
+    float s = 0;
+    for (int64_t k = 0; k < K; ++k) s += xr[m][k] * w[k];
+    acc[m] = s;
+  }
+#endif
+}
+
+struct BF16 { uint16_t v; };
+struct F16 { uint16_t v; };
+
+template <>
+inline void dot_rows<BF16>(const float* const* xr, int mr, const BF16* wp, int64_t K, float* acc) {
+  const uint16_t* w = reinterpret_cast<const uint16_t*>(wp);
+#ifdef TRITIUM_AVX2
+  dot_rows_avx(xr, mr, K, acc, [w](int64_t k) { return load_bf16x8(w + k); },
+               [w](int64_t k) { return bf16_to_f32(w[k]); });
+#else
+  for (int m = 0; m < mr; ++m) {
+    float s = 0;
+    for (int64_t k = 0; k < K; ++k) s += xr[m][k] * bf16_to_f32(w[k]);
+    acc[m] = s;
+  }
+#endif
+}
+
+template <>
+inline void dot_rows<F16>(const float* const* xr, int mr, const F16* wp, int64_t K, float* acc) {
+  const uint16_t* w = reinterpret_cast<const uint16_t*>(wp);
+#ifdef TRITIUM_AVX2
+  dot_rows_avx(xr, mr, K, acc, [w](int64_t k) { return load_f16x8(w + k); },
+               [w](int64_t k) { return f16_to_f32(w[k]); });
+#else
+  for (int m = 0; m < mr; ++m) {
+    float s = 0;
+    for (int64_t k = 0; k < K; ++k) s += xr[m][k] * f16_to_f32(w[k]);
+    acc[m] = s;
+  }
+#endif
+}
+
+template <typename WT>
+void linear_impl(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  const float* xp = x.data<float>();
+  const int64_t xs = x.stride(0), os = out.stride(0);
+  const WT* wp = w.data<WT>();
+  const float* bp = bias ? bias->data<float>() : nullptr;
+  float* op = out.data<float>();
+  // Weight rows per task: large enough to amortise scheduling, small enough to balance.
+  int64_t grain = std::max<int64_t>(8, 4096 / std::max<int64_t>(1, K / 64));
+  // For big M, block over rows of x too so a weight tile stays in cache across x rows.
+  const int64_t MB = 64;
+  parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    for (int64_t mb = 0; mb < M; mb += MB) {
+      int64_t me = std::min(M, mb + MB);
+      for (int64_t n = n0; n < n1; ++n) {
+        const WT* wr = wp + n * K;
+        float b = bp ? bp[n] : 0.f;
+        for (int64_t m = mb; m < me; m += MR) {
+          int mr = int(std::min<int64_t>(MR, me - m));
+          const float* xr[MR];
+          for (int i = 0; i < MR; ++i) xr[i] = xp + (m + std::min(i, mr - 1)) * xs;
+          float acc[MR];
+          dot_rows<WT>(xr, mr, wr, K, acc);
+          for (int i = 0; i < mr; ++i) op[(m + i) * os + n] = acc[i] + b;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  TRITIUM_CHECK(x.dim() == 2 && w.dim() == 2 && out.dim() == 2, "linear: expects 2-D x, w, out");
+  TRITIUM_CHECK(x.dtype() == DType::F32 && out.dtype() == DType::F32, "linear (cpu): activations must be F32");
+  TRITIUM_CHECK(x.size(1) == w.size(1), "linear: x ", x.str(), " and weight ", w.str(), " disagree on K");
+  TRITIUM_CHECK(out.size(0) == x.size(0) && out.size(1) == w.size(0), "linear: out ", out.str(), " should be [",
+                x.size(0), ", ", w.size(0), "]");
+  TRITIUM_CHECK(x.stride(1) == 1 && out.stride(1) == 1 && w.is_contiguous(), "linear: last dims must be contiguous");
+  if (bias) TRITIUM_CHECK(bias->dtype() == DType::F32 && bias->numel() == w.size(0), "linear: bias must be F32 [N]");
+  switch (w.dtype()) {
+    case DType::F32: linear_impl<float>(x, w, bias, out); break;
+    case DType::BF16: linear_impl<BF16>(x, w, bias, out); break;
+    case DType::F16: linear_impl<F16>(x, w, bias, out); break;
+    default: throw Error(str_cat("linear (cpu): weight dtype ", dtype_name(w.dtype()), " is not supported"));
+  }
+}
+
+}  // namespace tritium::cpu

@@ -1,0 +1,20 @@
+// CPU reference implementations of the ops (f32 activations; f32/bf16/f16 weights).
+#pragma once
+#include "ops/ops.h"
+
+namespace tritium::cpu {
+
+const ops::OpTable& op_table();
+
+void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
+void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
+void add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out);
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
+void silu_and_mul(const Tensor& gate_up, Tensor& out);
+void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
+                   Tensor& k_cache, Tensor& v_cache, const ops::RopeArgs& args);
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
+               const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
+               const ops::AttentionArgs& args, Tensor& out);
+
+}  // namespace tritium::cpu

@@ -1,0 +1,150 @@
+// tritium bench: decode throughput of a model, and the linear op against memory bandwidth.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "cli/common.h"
+#include "core/half.h"
+#include "core/thread_pool.h"
+#include "engine/generator.h"
+#include "ops/ops.h"
+
+namespace tritium::cli {
+namespace {
+
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Host copy bandwidth (bytes read + written per second) over a buffer far larger than cache.
+double measure_copy_bandwidth() {
+  const size_t n = size_t(256) << 20;
+  std::vector<char> a(n, 1), b(n, 2);
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    double t0 = now_s();
+    parallel_for(int64_t(n), int64_t(1) << 22, [&](int64_t s, int64_t e) { std::memcpy(&b[size_t(s)], &a[size_t(s)], size_t(e - s)); });
+    double dt = now_s() - t0;
+    best = std::max(best, 2.0 * double(n) / dt);
+  }
+  return best;
+}
+
+struct DecodeArgs {
+  ModelArgs model;
+  int64_t batch = 1, prompt_len = 128, gen_len = 32;
+  bool json = false;
+};
+
+void run_decode(const DecodeArgs& a) {
+  auto model = load_model(a.model);
+  const ModelSpec& s = model->spec();
+  std::vector<std::vector<int32_t>> prompts;
+  for (int64_t b = 0; b < a.batch; ++b) {
+    std::vector<int32_t> p;
+    for (int64_t i = 0; i < a.prompt_len; ++i) p.push_back(int32_t((b * 7919 + i * 104729 + 1) % s.vocab_size));
+    prompts.push_back(std::move(p));
+  }
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = int(a.gen_len);
+  sp.ignore_eos = true;
+  int64_t per_seq = (a.prompt_len + a.gen_len + a.model.block_size - 1) / a.model.block_size + 1;
+  Generator gen(*model, per_seq * a.batch, a.model.block_size);
+  auto res = gen.generate(prompts, sp);
+  double prefill_s = 0, decode_s = res[0].decode_seconds;
+  int64_t steps = res[0].decode_steps;
+  for (auto& r : res) prefill_s += r.prefill_seconds;
+  double step_s = steps ? decode_s / double(steps) : 0;
+  double tok_s = step_s > 0 ? double(a.batch) / step_s : 0;
+  // Bytes a decode step must read at least: every weight once plus the live KV cache.
+  double ctx = double(a.prompt_len) + double(a.gen_len) / 2;
+  double kv_bytes = double(a.batch) * ctx * 2.0 * double(s.num_layers * s.num_kv_heads * s.head_dim) *
+                    double(dtype_size(model->compute_dtype()));
+  double bytes = double(model->weight_bytes()) + kv_bytes;
+  double bw = measure_copy_bandwidth();
+  double roofline_tok_s = double(a.batch) * bw / bytes;
+  std::string device = model->device().str();
+  std::string name = a.model.synthetic.empty() ? a.model.model_dir : a.model.synthetic;
+  if (a.json) {
+    nlohmann::json j = {{"model", name}, {"device", device}, {"batch", a.batch}, {"prompt_len", a.prompt_len},
+                        {"gen_len", a.gen_len}, {"prefill_tokens_per_s", double(a.batch * a.prompt_len) / prefill_s},
+                        {"decode_tokens_per_s", tok_s}, {"decode_step_ms", step_s * 1e3},
+                        {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
+                        {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("model      %s (%s), device %s, %d threads\n", name.c_str(), s.summary().c_str(), device.c_str(),
+              ThreadPool::global().num_threads());
+  std::printf("batch %lld, prompt %lld, generated %lld\n", (long long)a.batch, (long long)a.prompt_len, (long long)a.gen_len);
+  std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
+  std::printf("decode     %.2f tokens/s (%.1f ms/step)\n", tok_s, step_s * 1e3);
+  std::printf("roofline   %.2f tokens/s = %.2f GB/step over measured copy bandwidth %.1f GB/s -> %.0f%% of roofline\n",
+              roofline_tok_s, bytes / 1e9, bw / 1e9, 100.0 * tok_s / roofline_tok_s);
+}
+
+struct LinearArgs {
+  int64_t m = 1, n = 8192, k = 2048;
+  std::string dtype = "bf16";
+  int iters = 20;
+};
+
+void run_linear(const LinearArgs& a) {
+  auto dt = dtype_from_string(a.dtype);
+  if (!dt) throw Error("--dtype: unknown dtype '" + a.dtype + "'");
+  Tensor x = Tensor::empty({a.m, a.k}, DType::F32);
+  Tensor wf = Tensor::empty({a.n, a.k}, DType::F32);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+  for (int64_t i = 0; i < wf.numel(); ++i) wf.data<float>()[i] = float((i * 40503u) % 1000) / 1000.f - 0.5f;
+  Tensor w = wf.to(*dt);
+  wf = Tensor();
+  Tensor out = Tensor::empty({a.m, a.n}, DType::F32);
+  ops::linear(x, w, nullptr, out);  // warm-up
+  std::vector<double> times;
+  for (int i = 0; i < a.iters; ++i) {
+    double t0 = now_s();
+    ops::linear(x, w, nullptr, out);
+    times.push_back(now_s() - t0);
+  }
+  std::sort(times.begin(), times.end());
+  double t = times[times.size() / 2];
+  double bytes = double(w.nbytes() + x.nbytes() + out.nbytes());
+  double flops = 2.0 * double(a.m * a.n * a.k);
+  double bw = measure_copy_bandwidth();
+  std::printf("linear M=%lld N=%lld K=%lld weights %s, %d threads\n", (long long)a.m, (long long)a.n, (long long)a.k,
+              dtype_name(*dt), ThreadPool::global().num_threads());
+  std::printf("median %.3f ms  %.1f GB/s (%.0f%% of copy bandwidth %.1f GB/s)  %.1f GFLOP/s\n", t * 1e3, bytes / t / 1e9,
+              100.0 * bytes / t / bw, bw / 1e9, flops / t / 1e9);
+}
+
+RegisterCommand reg([](CLI::App& app) {
+  CLI::App* bench = app.add_subcommand("bench", "Benchmarks (decode throughput, ops)");
+  bench->require_subcommand(1);
+
+  auto d = std::make_shared<DecodeArgs>();
+  CLI::App* dc = bench->add_subcommand("decode", "Decode tokens/s of a model next to its memory roofline");
+  add_model_options(dc, d->model, /*allow_synthetic=*/true);
+  dc->add_option("--batch", d->batch, "Sequences decoded together")->capture_default_str()->check(CLI::PositiveNumber);
+  dc->add_option("--prompt-len", d->prompt_len, "Prompt tokens per sequence")->capture_default_str()->check(CLI::PositiveNumber);
+  dc->add_option("--gen-len", d->gen_len, "Tokens generated per sequence")->capture_default_str()->check(CLI::PositiveNumber);
+  dc->add_flag("--json", d->json, "Print one JSON object");
+  dc->callback([d] {
+    if (d->model.model_dir.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
+    run_decode(*d);
+  });
+
+  auto l = std::make_shared<LinearArgs>();
+  CLI::App* lc = bench->add_subcommand("linear", "The linear op (x[M,K] @ W[N,K]^T) against host copy bandwidth");
+  lc->add_option("-m,--m", l->m, "Rows of x")->capture_default_str()->check(CLI::PositiveNumber);
+  lc->add_option("-n,--n", l->n, "Output features")->capture_default_str()->check(CLI::PositiveNumber);
+  lc->add_option("-k,--k", l->k, "Input features")->capture_default_str()->check(CLI::PositiveNumber);
+  lc->add_option("--dtype", l->dtype, "Weight dtype: f32, bf16, f16")->capture_default_str();
+  lc->add_option("--iters", l->iters, "Timed repetitions")->capture_default_str()->check(CLI::PositiveNumber);
+  lc->callback([l] { run_linear(*l); });
+});
+
+}  // namespace
+}  // namespace tritium::cli

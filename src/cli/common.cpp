@@ -1,0 +1,106 @@
+#include "cli/common.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace tritium::cli {
+
+SamplingParams SamplingArgs::params() const {
+  SamplingParams p;
+  p.max_tokens = max_tokens;
+  p.temperature = temperature;
+  p.top_p = top_p;
+  p.top_k = top_k;
+  p.min_p = min_p;
+  p.repetition_penalty = repetition_penalty;
+  p.presence_penalty = presence_penalty;
+  p.frequency_penalty = frequency_penalty;
+  if (seed >= 0) p.seed = uint64_t(seed);
+  p.ignore_eos = ignore_eos;
+  p.validate();
+  return p;
+}
+
+void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic) {
+  auto* m = c->add_option("--model", a.model_dir, "Hugging Face model directory (config.json + *.safetensors)");
+  if (allow_synthetic) {
+    std::string names;
+    for (auto& n : Model::synthetic_names()) names += (names.empty() ? "" : ", ") + n;
+    auto* s = c->add_option("--synthetic", a.synthetic, "Random weights of a named shape: " + names);
+    m->excludes(s);
+  } else {
+    m->required();
+  }
+  c->add_option("--device", a.device, "cpu, cuda or cuda:N")->capture_default_str();
+  c->add_option("--dtype", a.dtype, "Compute dtype: float32 (CPU), bfloat16 or float16 (GPU)");
+  c->add_option("--block-size", a.block_size, "KV cache block size in tokens")->capture_default_str()->check(CLI::Range(1, 1024));
+  c->add_option("--kv-cache-gb", a.kv_cache_gb, "KV cache size in GiB (default: what the request needs)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_sampling_options(CLI::App* c, SamplingArgs& a) {
+  c->add_option("--max-tokens", a.max_tokens, "Tokens to generate")->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--temperature", a.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  c->add_option("--top-p", a.top_p, "Nucleus sampling mass")->capture_default_str();
+  c->add_option("--top-k", a.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  c->add_option("--min-p", a.min_p, "Drop tokens below min_p x the top probability")->capture_default_str();
+  c->add_option("--repetition-penalty", a.repetition_penalty, "Penalty for tokens already seen (1 = off)");
+  c->add_option("--presence-penalty", a.presence_penalty, "OpenAI presence penalty");
+  c->add_option("--frequency-penalty", a.frequency_penalty, "OpenAI frequency penalty");
+  c->add_option("--seed", a.seed, "Random seed (same seed, same tokens)");
+  c->add_flag("--ignore-eos", a.ignore_eos, "Keep generating past end-of-sequence tokens");
+}
+
+std::unique_ptr<Model> load_model(const ModelArgs& a) {
+  LoadOptions o;
+  o.device = Device::parse(a.device);
+  o.progress = true;
+  if (!a.dtype.empty()) {
+    auto d = dtype_from_string(a.dtype);
+    if (!d) throw Error("--dtype: unknown dtype '" + a.dtype + "' (float32, bfloat16, float16)");
+    o.compute_dtype = *d;
+  }
+  if (!o.device.is_cpu()) throw Error("--device " + a.device + ": the CUDA backend is not available in this build yet");
+  if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
+  if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");
+  return Model::load(a.model_dir, o);
+}
+
+int64_t kv_blocks_for(const Model& m, const ModelArgs& a, int64_t tokens) {
+  int64_t need = (tokens + a.block_size - 1) / a.block_size + 1;
+  if (a.kv_cache_gb > 0) {
+    int64_t blocks = int64_t(a.kv_cache_gb * double(1ll << 30)) / m.kv_bytes_per_block(a.block_size);
+    if (blocks < need)
+      throw Error(str_cat("--kv-cache-gb ", a.kv_cache_gb, " holds ", blocks, " blocks but the request needs ", need));
+    return blocks;
+  }
+  return need;
+}
+
+std::vector<int32_t> parse_id_list(const std::string& s, const char* flag) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    std::string tok = s.substr(i, j - i);
+    while (!tok.empty() && tok.front() == ' ') tok.erase(tok.begin());
+    while (!tok.empty() && tok.back() == ' ') tok.pop_back();
+    try {
+      size_t used = 0;
+      long long v = std::stoll(tok, &used);
+      if (used != tok.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument("");
+      ids.push_back(int32_t(v));
+    } catch (...) {
+      throw Error(str_cat(flag, ": '", tok, "' is not a token id (expected comma-separated non-negative integers)"));
+    }
+    i = j + 1;
+  }
+  if (ids.empty()) throw Error(str_cat(flag, ": no token ids given"));
+  return ids;
+}
+
+}  // namespace tritium::cli

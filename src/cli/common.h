@@ -1,0 +1,47 @@
+// Options and helpers shared by the CLI commands.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "tritium/sampling_params.h"
+
+namespace CLI {
+class App;
+}
+
+namespace tritium::cli {
+
+struct ModelArgs {
+  std::string model_dir;
+  std::string synthetic;
+  std::string device = "cpu";
+  std::string dtype;
+  int64_t block_size = 16;
+  double kv_cache_gb = 0;  // 0 = enough for the request
+  double gpu_memory_utilization = 0.9;
+};
+
+struct SamplingArgs {
+  int max_tokens = 32;
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  int top_k = 0;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f, presence_penalty = 0.0f, frequency_penalty = 0.0f;
+  int64_t seed = -1;
+  bool ignore_eos = false;
+  SamplingParams params() const;
+};
+
+// --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb
+void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false);
+void add_sampling_options(CLI::App* c, SamplingArgs& a);
+std::unique_ptr<Model> load_model(const ModelArgs& a);
+// KV blocks for the request (at least `tokens` tokens), or as many as --kv-cache-gb holds.
+int64_t kv_blocks_for(const Model& m, const ModelArgs& a, int64_t tokens);
+// "1,2,3" -> {1,2,3}; error names the flag.
+std::vector<int32_t> parse_id_list(const std::string& s, const char* flag);
+
+}  // namespace tritium::cli

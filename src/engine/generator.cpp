@@ -1,0 +1,156 @@
+#include "engine/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+namespace tritium {
+
+namespace {
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+}  // namespace
+
+Generator::Generator(Model& model, int64_t num_blocks, int64_t block_size)
+    : model_(model), pool_(num_blocks, block_size), kv_(model.allocate_kv_cache(num_blocks, block_size)) {}
+
+Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits) {
+  ForwardBatch b;
+  size_t max_blocks = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    Seq& s = *seqs[i];
+    int64_t total = s.computed + n[i];
+    TRITIUM_CHECK(total <= int64_t(s.tokens.size()), "step: not enough tokens");
+    if (!s.table.reserve(pool_, total))
+      throw Error(str_cat("KV cache is full: ", pool_.num_blocks(), " blocks of ", pool_.block_size(),
+                          " tokens cannot hold this batch (raise the KV cache size)"));
+    max_blocks = std::max(max_blocks, s.table.blocks().size());
+  }
+  b.max_blocks_per_seq = int64_t(max_blocks);
+  b.cu_seqlens_q.push_back(0);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    Seq& s = *seqs[i];
+    for (int64_t p = s.computed; p < s.computed + n[i]; ++p) {
+      if (all_logits || p == s.computed + n[i] - 1) b.logits_indices.push_back(int32_t(b.token_ids.size()));
+      b.token_ids.push_back(s.tokens[size_t(p)]);
+      b.positions.push_back(int32_t(p));
+      b.slot_mapping.push_back(s.table.slot(pool_, p));
+    }
+    b.cu_seqlens_q.push_back(int32_t(b.token_ids.size()));
+    b.seq_lens.push_back(int32_t(s.computed + n[i]));
+    auto& bl = s.table.blocks();
+    for (size_t j = 0; j < max_blocks; ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
+  }
+  Tensor logits = model_.forward(b, kv_);
+  for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->computed += n[i];
+  return logits;
+}
+
+Tensor Generator::prompt_logits(const std::vector<int32_t>& prompt, int64_t chunk) {
+  TRITIUM_CHECK(!prompt.empty(), "prompt is empty");
+  Seq s;
+  s.tokens = prompt;
+  const int64_t P = int64_t(prompt.size()), V = model_.spec().vocab_size;
+  Tensor out = Tensor::empty({P, V}, DType::F32);
+  if (chunk <= 0) chunk = P;
+  std::vector<Seq*> one{&s};
+  try {
+    for (int64_t done = 0; done < P;) {
+      int64_t n = std::min(chunk, P - done);
+      Tensor lg = step(one, {n}, true);
+      std::memcpy(out.data<float>() + done * V, lg.data<float>(), size_t(n * V) * 4);
+      done += n;
+    }
+  } catch (...) {
+    s.table.release(pool_);
+    throw;
+  }
+  s.table.release(pool_);
+  return out;
+}
+
+std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<int32_t>>& prompts,
+                                                  const SamplingParams& params, int64_t prefill_chunk) {
+  params.validate();
+  const ModelSpec& spec = model_.spec();
+  std::vector<Seq> seqs(prompts.size());
+  std::vector<GenerationResult> res(prompts.size());
+  std::vector<SamplerRng> rngs;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    TRITIUM_CHECK(!prompts[i].empty(), "prompt ", i, " is empty");
+    for (auto t : prompts[i])
+      TRITIUM_CHECK(t >= 0 && t < spec.vocab_size, "prompt ", i, ": token id ", t, " is outside the vocabulary (size ",
+                    spec.vocab_size, ")");
+    seqs[i].tokens = prompts[i];
+    res[i].prompt_tokens = int64_t(prompts[i].size());
+    rngs.emplace_back(params.seed.value_or(0) + i);
+  }
+  std::vector<bool> done(prompts.size(), false);
+  std::vector<float> row(static_cast<size_t>(spec.vocab_size));
+
+  auto pick = [&](size_t i, const float* lg) {
+    std::memcpy(row.data(), lg, row.size() * 4);
+    Seq& s = seqs[i];
+    std::span<const int32_t> prompt(s.tokens.data(), size_t(res[i].prompt_tokens));
+    apply_penalties(row, params, prompt, res[i].output_ids);
+    if (int(res[i].output_ids.size()) < params.min_tokens && !params.ignore_eos)
+      for (auto e : spec.eos_token_ids) if (e >= 0 && e < spec.vocab_size) row[size_t(e)] = -INFINITY;
+    int32_t tok = sample_token(row, params, rngs[i]);
+    res[i].output_ids.push_back(tok);
+    s.tokens.push_back(tok);
+    bool stop = false;
+    if (!params.ignore_eos)
+      stop |= std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), tok) != spec.eos_token_ids.end();
+    stop |= std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), tok) != params.stop_token_ids.end();
+    if (int(res[i].output_ids.size()) < params.min_tokens) stop = false;
+    if (stop) {
+      done[i] = true;
+      res[i].finish_reason = "stop";
+    } else if (int(res[i].output_ids.size()) >= params.max_tokens) {
+      done[i] = true;
+      res[i].finish_reason = "length";
+    }
+  };
+
+  try {
+    // Prefill: each prompt on its own (chunked if asked); the last chunk samples token 1.
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      double t0 = now_s();
+      std::vector<Seq*> one{&seqs[i]};
+      const int64_t P = res[i].prompt_tokens;
+      int64_t chunk = prefill_chunk > 0 ? prefill_chunk : P;
+      Tensor lg;
+      while (seqs[i].computed < P) lg = step(one, {std::min(chunk, P - seqs[i].computed)}, false);
+      pick(i, lg.data<float>());
+      res[i].prefill_seconds = now_s() - t0;
+    }
+    // Decode: all unfinished sequences in one batch per step.
+    for (;;) {
+      std::vector<Seq*> active;
+      std::vector<size_t> which;
+      for (size_t i = 0; i < seqs.size(); ++i)
+        if (!done[i]) {
+          active.push_back(&seqs[i]);
+          which.push_back(i);
+        }
+      if (active.empty()) break;
+      double t0 = now_s();
+      Tensor lg = step(active, std::vector<int64_t>(active.size(), 1), false);
+      for (size_t k = 0; k < active.size(); ++k) pick(which[k], lg.data<float>() + int64_t(k) * spec.vocab_size);
+      double dt = now_s() - t0;
+      for (auto i : which) {
+        res[i].decode_seconds += dt;
+        ++res[i].decode_steps;
+      }
+    }
+  } catch (...) {
+    for (auto& s : seqs) s.table.release(pool_);
+    throw;
+  }
+  for (auto& s : seqs) s.table.release(pool_);
+  return res;
+}
+
+}  // namespace tritium

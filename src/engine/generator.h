@@ -1,0 +1,53 @@
+// Runs one or more sequences through the model the simple way (no scheduler): prefill
+// each prompt (in chunks if asked), then decode all of them together, one token a step.
+// Every token goes through block tables and the paged KV cache.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "kv/block_pool.h"
+#include "model/model.h"
+#include "ops/sampling.h"
+#include "tritium/sampling_params.h"
+
+namespace tritium {
+
+struct GenerationResult {
+  std::vector<int32_t> output_ids;
+  std::string finish_reason;  // "stop" (eos / stop id) or "length"
+  int64_t prompt_tokens = 0;
+  double prefill_seconds = 0, decode_seconds = 0;
+  int64_t decode_steps = 0;
+};
+
+class Generator {
+ public:
+  // KV pool of num_blocks blocks of block_size tokens.
+  Generator(Model& model, int64_t num_blocks, int64_t block_size);
+
+  // Greedy/sampled generation for each prompt; sequences decode together in one batch.
+  // prefill_chunk > 0 feeds prompts in chunks of that many tokens.
+  std::vector<GenerationResult> generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params,
+                                         int64_t prefill_chunk = 0);
+
+  // Logits of every prompt position [P, V], fed in chunks of `chunk` tokens (0 = at once).
+  Tensor prompt_logits(const std::vector<int32_t>& prompt, int64_t chunk = 0);
+
+  BlockPool& pool() { return pool_; }
+
+ private:
+  struct Seq {
+    std::vector<int32_t> tokens;  // prompt + generated
+    int64_t computed = 0;         // tokens whose K/V are in the cache
+    BlockTable table;
+  };
+  // One forward over `n` new tokens of each listed sequence; returns logits of the last
+  // token of each (or of every new token when all_logits).
+  Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits);
+
+  Model& model_;
+  BlockPool pool_;
+  KVCache kv_;
+};
+
+}  // namespace tritium

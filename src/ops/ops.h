@@ -1,0 +1,77 @@
+// The op interface: one function per op, dispatched on the tensors' device. Backends
+// provide an OpTable; the CPU table is the reference that the GPU is tested against.
+//
+// Layout conventions (T = tokens of the flattened batch, S = sequences):
+//   activations      [T, D], last dim contiguous, row stride may be larger (column slices)
+//   qkv              [T, (nh + 2*nkv) * hd]: q heads, then k heads, then v heads
+//   k_cache/v_cache  [num_blocks, block_size, nkv, hd]
+//   block_tables     I32 [S, max_blocks_per_seq]
+//   cu_seqlens_q     I32 [S+1]: sequence s owns query tokens [cu[s], cu[s+1])
+//   seq_lens         I32 [S]: context length after this step (its queries are the last
+//                    cu[s+1]-cu[s] positions of the sequence)
+//   slot_mapping     I32 [T]: block * block_size + offset where token t's K/V goes (<0: skip)
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace tritium::ops {
+
+struct RopeArgs {
+  int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0, rotary_dim = 0;
+  bool neox = true;  // rotate halves (Llama) vs interleaved pairs (GPT-J)
+};
+
+struct AttentionArgs {
+  float scale = 1.0f;
+  int64_t sliding_window = 0;  // keys with pos > q_pos - window are visible; 0 = all
+};
+
+struct OpTable {
+  void (*embedding)(const Tensor& ids, const Tensor& table, Tensor& out);
+  void (*rms_norm)(const Tensor& x, const Tensor& w, float eps, Tensor& out);
+  void (*add_rms_norm)(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out);
+  void (*linear)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
+  void (*silu_and_mul)(const Tensor& gate_up, Tensor& out);
+  void (*rope_write_kv)(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
+                        Tensor& k_cache, Tensor& v_cache, const RopeArgs& args);
+  void (*attention)(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
+                    const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
+                    const AttentionArgs& args, Tensor& out);
+};
+
+void register_op_table(DeviceType type, const OpTable* table);
+const OpTable& op_table(Device device);
+
+// x [T, D] -> out [T, D] = x * rsqrt(mean(x^2) + eps) * w. x may be 3-D [T, H, D] (per-head norm).
+inline void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out) {
+  op_table(x.device()).rms_norm(x, w, eps, out);
+}
+// residual += x; out = rms_norm(residual) * w
+inline void add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out) {
+  op_table(x.device()).add_rms_norm(x, residual, w, eps, out);
+}
+// ids I32 [T], table [V, H] -> out [T, H]
+inline void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
+  op_table(table.device()).embedding(ids, table, out);
+}
+// out [M, N] = x [M, K] @ w[N, K]^T (+ bias [N]); f32 accumulate
+inline void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  op_table(x.device()).linear(x, w, bias, out);
+}
+// gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
+inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }
+// Rotates q and k of qkv in place (cos_sin [N, rotary_dim]: cos half then sin half, row
+// cos_sin_index[t] for token t) and writes k, v to their cache slots.
+inline void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
+                          Tensor& k_cache, Tensor& v_cache, const RopeArgs& args) {
+  op_table(qkv.device()).rope_write_kv(qkv, cos_sin, cos_sin_index, slot_mapping, k_cache, v_cache, args);
+}
+// Causal (optionally sliding-window) attention of q [T, nh, hd] over the paged cache.
+inline void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
+                      const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
+                      const AttentionArgs& args, Tensor& out) {
+  op_table(q.device()).attention(q, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_query_len, args, out);
+}
+
+}  // namespace tritium::ops

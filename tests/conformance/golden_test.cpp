@@ -1,0 +1,114 @@
+// The CPU forward pass against Hugging Face transformers: tiny random-weight models of each
+// architecture (tools/golden/make_golden.py), fp32 logits and greedy continuations.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "engine/generator.h"
+#include "model/model.h"
+#include "model/safetensors.h"
+#include "test_util.h"
+
+using namespace tritium;
+
+namespace {
+
+struct Golden {
+  std::vector<int32_t> prompt, gen;
+  Tensor prompt_logits, gen_logits;
+};
+
+Golden read_golden(const std::string& dir) {
+  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
+  Golden g;
+  Tensor p = f->get("prompt_ids"), q = f->get("gen_ids");
+  g.prompt.assign(p.data<int32_t>(), p.data<int32_t>() + p.numel());
+  g.gen.assign(q.data<int32_t>(), q.data<int32_t>() + q.numel());
+  g.prompt_logits = f->get("prompt_logits");
+  g.gen_logits = f->get("gen_logits");
+  return g;
+}
+
+class GoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenTest, PrefillLogitsMatchTransformers) {
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  Generator gen(*model, 64, 16);
+  Tensor logits = gen.prompt_logits(g.prompt);
+  double err = test::rel_error(logits, g.prompt_logits);
+  std::printf("[golden] %-24s prefill rel err %.3e\n", GetParam().c_str(), err);
+  EXPECT_LT(err, 1e-4);
+}
+
+TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  Generator gen(*model, 64, 16);
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = int(g.gen.size());
+  sp.ignore_eos = true;
+  auto r = gen.generate({g.prompt}, sp)[0];
+  EXPECT_EQ(r.output_ids, g.gen);
+  EXPECT_EQ(r.finish_reason, "length");
+  EXPECT_EQ(gen.pool().num_free(), 64) << "blocks leaked";
+}
+
+TEST_P(GoldenTest, ChunkedPrefillEqualsOneShot) {
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  Generator gen(*model, 64, 16);
+  Tensor once = gen.prompt_logits(g.prompt);
+  for (int64_t chunk : {1, 7, 13}) {
+    Tensor parts = gen.prompt_logits(g.prompt, chunk);
+    double err = test::rel_error(parts, once);
+    EXPECT_LT(err, 1e-5) << "chunk " << chunk;
+    EXPECT_LT(test::rel_error(parts, g.prompt_logits), 1e-4) << "chunk " << chunk;
+  }
+}
+
+TEST_P(GoldenTest, BlockSizeDoesNotChangeResults) {
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = int(g.gen.size());
+  sp.ignore_eos = true;
+  Tensor ref;
+  for (int64_t bs : {1, 16, 32}) {
+    int64_t blocks = (int64_t(g.prompt.size() + g.gen.size()) + bs - 1) / bs + 2;
+    Generator gen(*model, blocks, bs);
+    Tensor lg = gen.prompt_logits(g.prompt);
+    EXPECT_LT(test::rel_error(lg, g.prompt_logits), 1e-4) << "block size " << bs;
+    auto r = gen.generate({g.prompt}, sp, /*prefill_chunk=*/5)[0];
+    EXPECT_EQ(r.output_ids, g.gen) << "block size " << bs;
+  }
+}
+
+TEST_P(GoldenTest, BatchedDecodeMatchesSingle) {
+  // Three copies of the prompt (one shortened) decoded together in one batch.
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = int(g.gen.size());
+  sp.ignore_eos = true;
+  std::vector<int32_t> shorter(g.prompt.begin(), g.prompt.begin() + 11);
+  Generator gen(*model, 64, 16);
+  auto alone = gen.generate({shorter}, sp)[0].output_ids;
+  auto r = gen.generate({g.prompt, shorter, g.prompt}, sp);
+  EXPECT_EQ(r[0].output_ids, g.gen);
+  EXPECT_EQ(r[1].output_ids, alone);
+  EXPECT_EQ(r[2].output_ids, g.gen);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(test::golden_names()),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace

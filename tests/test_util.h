@@ -1,0 +1,20 @@
+// Helpers shared by the C++ tests.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace tritium::test {
+
+std::string source_dir();                     // repository root
+std::string golden_dir(const std::string& name);  // tests/fixtures/golden/<name>
+std::vector<std::string> golden_names();      // every fixture directory
+std::string temp_dir(const std::string& tag);  // a fresh empty directory under the build tree
+
+// ||a - b|| / ||b|| over all elements (both read as float).
+double rel_error(const Tensor& a, const Tensor& b);
+// Fresh random F32 tensor, values uniform in [-scale, scale).
+Tensor random_tensor(const Shape& shape, uint64_t seed, float scale = 1.0f);
+
+}  // namespace tritium::test
