@@ -42,7 +42,7 @@ void run_generate(const GenerateArgs& a) {
   std::ostringstream ids;
   for (size_t i = 0; i < r.output_ids.size(); ++i) ids << (i ? "," : "") << r.output_ids[i];
   std::printf("%s\n", ids.str().c_str());
-  std::fprintf(stderr, "finish_reason: %s\nprefill: %lld tokens, %.1f tokens/s\ndecode: %lld tokens, %.1f tokens/s\n",
+  std::printf("finish_reason: %s\nprefill: %lld tokens, %.1f tokens/s\ndecode: %lld tokens, %.1f tokens/s\n",
                r.finish_reason.c_str(), (long long)r.prompt_tokens, prefill_tps, (long long)r.decode_steps, decode_tps);
 }
 

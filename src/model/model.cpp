@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <string>
+#include <unistd.h>
 
 #include "core/thread_pool.h"
 #include "core/half.h"
@@ -106,14 +108,21 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
   auto expected = expected_tensors(spec);
   std::map<std::string, Shape> shapes(expected.begin(), expected.end());
   size_t done = 0;
+  int last_pct = -1;
+  const bool progress = opts.progress && isatty(2);
   auto fetch = [&](const std::string& name) {
     Tensor t = get(name, shapes.at(name));
     TRITIUM_CHECK(t.shape() == shapes.at(name), "weight '", name, "' has shape ", shape_str(t.shape()), ", expected ",
                   shape_str(shapes.at(name)));
     ++done;
-    if (opts.progress) {
-      std::fprintf(stderr, "\rloading weights %zu/%zu", done, expected.size());
-      if (done == expected.size()) std::fprintf(stderr, "\n");
+    if (progress) {
+      int pct = int(100 * done / expected.size());
+      if (pct != last_pct) {
+        last_pct = pct;
+        std::fprintf(stderr, "\rloading weights [%-40s] %3d%% (%zu/%zu tensors)", std::string(size_t(pct * 40 / 100), '#').c_str(),
+                     pct, done, expected.size());
+        if (done == expected.size()) std::fprintf(stderr, "\n");
+      }
     }
     m->weight_bytes_ += int64_t(t.nbytes());
     return t;
