@@ -1,8 +1,13 @@
-// BlockPool: fixed-size KV blocks (block_size tokens each), a free list and ref counts.
+// BlockPool: fixed-size KV blocks (block_size tokens each), ref counts, and a prefix cache.
 // Sequences own block tables (lists of block ids); slot = block * block_size + offset.
+//
+// Prefix cache: a full block is keyed by hash(parent block's hash, its token ids), so equal
+// keys mean equal prefixes. A freed block keeps its key and stays findable until the
+// allocator reuses it; free blocks are reused least recently freed first (LRU eviction).
 #pragma once
 #include <cstdint>
-#include <deque>
+#include <span>
+#include <unordered_map>
 #include <vector>
 
 #include "core/tensor.h"
@@ -11,32 +16,59 @@ namespace tritium {
 
 class BlockPool {
  public:
-  BlockPool(int64_t num_blocks, int64_t block_size);
+  BlockPool(int64_t num_blocks, int64_t block_size, bool enable_prefix_caching = false);
 
   int64_t num_blocks() const { return int64_t(ref_.size()); }
   int64_t block_size() const { return block_size_; }
-  int64_t num_free() const { return int64_t(free_.size()); }
+  int64_t num_free() const { return num_free_; }  // includes cached blocks nobody uses
+  int64_t num_cached() const { return int64_t(cached_.size()); }
   int32_t ref_count(int32_t block) const { return ref_.at(size_t(block)); }
+  bool prefix_caching() const { return prefix_caching_; }
 
-  // Takes a free block (ref count 1); -1 when none is left.
+  // Takes the least recently freed block (ref count 1), evicting its cache entry; -1 if none.
   int32_t allocate();
   // Adds a reference to a block already in use (sharing).
   void retain(int32_t block);
-  // Drops a reference; the block returns to the free list at zero.
+  // Drops a reference; at zero the block joins the free list (keeping its cache key).
   void release(int32_t block);
   // Blocks needed to hold n tokens.
   int64_t blocks_for(int64_t tokens) const { return (tokens + block_size_ - 1) / block_size_; }
 
+  // Prefix cache.
+  static uint64_t hash_block(uint64_t parent, std::span<const int32_t> tokens);
+  // The cached block with this key, retained for the caller (taken off the free list if
+  // nobody used it); -1 on a miss.
+  int32_t lookup(uint64_t key);
+  // Records that `block` (full, computed) holds the prefix with this key.
+  void register_block(int32_t block, uint64_t key);
+
+  // Hit statistics (blocks).
+  int64_t hits() const { return hits_; }
+  int64_t queries() const { return queries_; }
+
  private:
+  void unlink(int32_t b);
+  void push_back(int32_t b);
+
   int64_t block_size_;
+  bool prefix_caching_;
   std::vector<int32_t> ref_;
-  std::deque<int32_t> free_;
+  // Free list as a doubly linked list over block ids: O(1) removal of a cache hit.
+  std::vector<int32_t> prev_, next_;
+  std::vector<char> in_free_;
+  int32_t head_ = -1, tail_ = -1;
+  int64_t num_free_ = 0;
+  std::vector<uint64_t> key_;
+  std::vector<char> has_key_;
+  std::unordered_map<uint64_t, int32_t> cached_;
+  int64_t hits_ = 0, queries_ = 0;
 };
 
 // A sequence's blocks. Grows as tokens are added; returns every block on release.
 class BlockTable {
  public:
   const std::vector<int32_t>& blocks() const { return blocks_; }
+  std::vector<int32_t>& mutable_blocks() { return blocks_; }
   // Makes room for `tokens` tokens in total; false (and no change) if the pool runs out.
   bool reserve(BlockPool& pool, int64_t tokens);
   // Slot of token position p.

@@ -1,0 +1,131 @@
+// The public engine API: submit requests from any thread, receive streamed outputs.
+//
+//   tritium::Engine engine({.model_dir = "/models/llama"});
+//   auto h = engine.submit({1, 2, 3}, params);
+//   tritium::RequestOutput out;
+//   while (h.next(out)) { ... out.new_token_ids, out.new_text, out.finished ... }
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tritium/sampling_params.h"
+
+namespace tritium {
+
+struct EngineConfig {
+  std::string model_dir;        // Hugging Face checkpoint directory
+  std::string synthetic;        // or a synthetic model name (random weights)
+  std::string device = "cpu";   // cpu, cuda, cuda:N
+  std::string dtype;            // compute dtype; "" = the backend's default
+  int block_size = 16;          // tokens per KV block
+  int max_num_seqs = 256;       // sequences in one batch at most
+  int max_num_batched_tokens = 2048;  // tokens in one step at most (prefill chunking)
+  int max_model_len = 0;        // prompt + output tokens; 0 = max_position_embeddings
+  double gpu_memory_utilization = 0.9;
+  int64_t kv_cache_bytes = 0;   // 0 = default (GPU: by utilization; CPU: 1 GiB or what max_num_seqs needs)
+  bool enable_prefix_caching = true;
+  uint64_t seed = 0;            // for requests without a seed of their own
+};
+
+struct TokenLogprob {
+  int32_t token = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // most likely tokens, best first
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t cached_tokens = 0;  // prompt tokens served by the prefix cache
+};
+
+struct RequestOutput {
+  std::string request_id;
+  int index = 0;                       // which of the n outputs
+  std::vector<int32_t> new_token_ids;  // since the previous output of this index
+  std::string new_text;                // detokenized, complete UTF-8 only
+  std::vector<TokenLogprob> logprobs;  // one per new token, when asked for
+  bool finished = false;
+  std::string finish_reason;           // stop, length, abort (or error)
+  Usage usage;                         // filled on the finishing output
+  std::string error;                   // set when the request failed
+};
+
+struct RequestState;
+
+// A request's stream of outputs. Copyable; all copies read the same stream.
+class RequestHandle {
+ public:
+  RequestHandle() = default;
+  explicit RequestHandle(std::shared_ptr<RequestState> s) : s_(std::move(s)) {}
+  const std::string& id() const;
+  // Blocks for the next output; false once every output of the request has been read.
+  bool next(RequestOutput& out);
+
+ private:
+  std::shared_ptr<RequestState> s_;
+};
+
+struct Histogram {
+  std::vector<double> bounds;    // upper bounds (seconds)
+  std::vector<uint64_t> counts;  // one per bound, plus one for +inf
+  double sum = 0;
+  uint64_t count = 0;
+  void observe(double v);
+  double quantile(double q) const;  // from the buckets (upper bound of the bucket)
+};
+
+struct EngineMetrics {
+  int64_t running = 0, waiting = 0;
+  int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0;
+  double prefix_cache_hit_rate = 0;  // of prompt blocks looked up
+  int64_t prompt_tokens = 0, generation_tokens = 0;
+  int64_t requests_finished = 0, preemptions = 0;
+  Histogram ttft, itl;  // seconds
+};
+
+struct Completion {
+  std::string request_id;
+  std::vector<std::vector<int32_t>> output_ids;  // one per n
+  std::vector<std::string> texts;
+  std::vector<std::string> finish_reasons;
+  Usage usage;
+  double ttft_s = 0, total_s = 0;
+};
+
+class Engine {
+ public:
+  explicit Engine(const EngineConfig& cfg);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates and queues a request; throws tritium::Error for bad input (empty prompt,
+  // prompt longer than max_model_len, bad sampling parameters). Any thread.
+  RequestHandle submit(std::vector<int32_t> prompt_ids, const SamplingParams& params, int priority = 0,
+                       std::string request_id = "");
+  // Tokenizes the text with the model's tokenizer first.
+  RequestHandle submit(const std::string& prompt, const SamplingParams& params, int priority = 0,
+                       std::string request_id = "");
+  // Stops a request; its outputs end with finish_reason "abort". Unknown ids are ignored.
+  void abort(const std::string& request_id);
+  // Submits all prompts at once and waits for every completion (in input order).
+  std::vector<Completion> generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params);
+
+  EngineMetrics metrics() const;
+  int64_t max_model_len() const;
+  int64_t vocab_size() const;
+  bool has_tokenizer() const;
+  std::string model_name() const;
+  std::string device() const;
+
+  struct Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tritium

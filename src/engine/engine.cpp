@@ -1,0 +1,476 @@
+#include "engine/engine_impl.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+
+namespace tritium {
+
+namespace {
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+// ------------------------------------------------------------------ handles, metrics
+
+const std::string& RequestHandle::id() const {
+  static const std::string empty;
+  return s_ ? s_->id : empty;
+}
+
+bool RequestHandle::next(RequestOutput& out) {
+  if (!s_) return false;
+  std::unique_lock<std::mutex> lk(s_->mu);
+  s_->cv.wait(lk, [&] { return !s_->queue.empty() || s_->finished >= s_->n; });
+  if (s_->queue.empty()) return false;
+  out = std::move(s_->queue.front());
+  s_->queue.pop_front();
+  return true;
+}
+
+void Histogram::observe(double v) {
+  if (bounds.empty()) {
+    for (double b = 0.001; b < 100; b *= 1.5) bounds.push_back(b);
+    counts.assign(bounds.size() + 1, 0);
+  }
+  size_t i = size_t(std::lower_bound(bounds.begin(), bounds.end(), v) - bounds.begin());
+  ++counts[i];
+  sum += v;
+  ++count;
+}
+
+double Histogram::quantile(double q) const {
+  if (count == 0) return 0;
+  uint64_t want = uint64_t(std::ceil(q * double(count))), acc = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    acc += counts[i];
+    if (acc >= want) return i < bounds.size() ? bounds[i] : INFINITY;
+  }
+  return INFINITY;
+}
+
+// ------------------------------------------------------------------ set-up
+
+Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
+  LoadOptions lo;
+  lo.device = Device::parse(cfg.device);
+  if (!cfg.dtype.empty()) {
+    auto d = dtype_from_string(cfg.dtype);
+    if (!d) throw Error("engine: unknown dtype '" + cfg.dtype + "'");
+    lo.compute_dtype = *d;
+  }
+  if (!cfg.synthetic.empty()) {
+    model = Model::synthetic(cfg.synthetic, lo);
+  } else {
+    if (cfg.model_dir.empty()) throw Error("engine: no model (set model_dir or synthetic)");
+    model = Model::load(cfg.model_dir, lo);
+    if (std::filesystem::exists(std::filesystem::path(cfg.model_dir) / "tokenizer.json"))
+      tokenizer.emplace(Tokenizer::from_dir(cfg.model_dir));
+  }
+  const ModelSpec& spec = model->spec();
+  TRITIUM_CHECK(cfg.block_size > 0 && cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens > 0,
+                "engine: block_size, max_num_seqs and max_num_batched_tokens must be positive");
+  max_model_len = cfg.max_model_len > 0 ? cfg.max_model_len : spec.max_position_embeddings;
+  eos_ids = spec.eos_token_ids;
+  if (tokenizer)
+    for (auto e : tokenizer->eos_ids())
+      if (std::find(eos_ids.begin(), eos_ids.end(), e) == eos_ids.end()) eos_ids.push_back(e);
+
+  int64_t per_block = model->kv_bytes_per_block(cfg.block_size);
+  int64_t bytes = cfg.kv_cache_bytes;
+  if (bytes <= 0) {
+    // CPU default: what max_num_seqs full-length sequences need, at most 1 GiB.
+    int64_t need = int64_t(cfg.max_num_seqs) * ((max_model_len + cfg.block_size - 1) / cfg.block_size) * per_block;
+    bytes = std::min<int64_t>(need, int64_t(1) << 30);
+  }
+  int64_t num_blocks = bytes / per_block;
+  int64_t min_blocks = (max_model_len + cfg.block_size - 1) / cfg.block_size;
+  if (num_blocks < min_blocks)
+    throw Error(str_cat("engine: the KV cache (", bytes, " bytes = ", num_blocks, " blocks) cannot hold one sequence of ",
+                        "max_model_len ", max_model_len, " (", min_blocks, " blocks); raise kv_cache_bytes or lower max_model_len"));
+  pool = std::make_unique<BlockPool>(num_blocks, cfg.block_size, cfg.enable_prefix_caching);
+  kv = model->allocate_kv_cache(num_blocks, cfg.block_size);
+  SchedulerConfig sc;
+  sc.max_num_seqs = cfg.max_num_seqs;
+  sc.max_num_batched_tokens = cfg.max_num_batched_tokens;
+  sc.max_model_len = max_model_len;
+  scheduler = std::make_unique<Scheduler>(sc, *pool);
+  m.kv_blocks_total = num_blocks;
+  m.kv_blocks_free = num_blocks;
+  engine_thread = std::thread([this] { engine_loop(); });
+  output_thread = std::thread([this] { output_loop(); });
+}
+
+Engine::Impl::~Impl() {
+  {
+    std::lock_guard<std::mutex> lk(in_mu);
+    stopping = true;
+  }
+  in_cv.notify_all();
+  if (engine_thread.joinable()) engine_thread.join();
+  {
+    std::lock_guard<std::mutex> lk(out_mu);
+    out_events.push_back(TokenEvent{});  // seq_id 0: shut down
+  }
+  out_cv.notify_all();
+  if (output_thread.joinable()) output_thread.join();
+}
+
+Engine::Engine(const EngineConfig& cfg) : impl_(std::make_unique<Impl>(cfg)) {}
+Engine::~Engine() = default;
+
+int64_t Engine::max_model_len() const { return impl_->max_model_len; }
+int64_t Engine::vocab_size() const { return impl_->model->spec().vocab_size; }
+bool Engine::has_tokenizer() const { return impl_->tokenizer.has_value(); }
+std::string Engine::model_name() const {
+  return impl_->cfg.synthetic.empty() ? std::filesystem::path(impl_->cfg.model_dir).filename().string()
+                                      : impl_->cfg.synthetic;
+}
+std::string Engine::device() const { return impl_->model->device().str(); }
+
+EngineMetrics Engine::metrics() const {
+  std::lock_guard<std::mutex> lk(impl_->metrics_mu);
+  return impl_->m;
+}
+
+// ------------------------------------------------------------------ submission
+
+RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& params, int priority,
+                             std::string request_id) {
+  Impl& I = *impl_;
+  params.validate();
+  if (prompt.empty()) throw Error("the prompt is empty");
+  const int64_t V = I.model->spec().vocab_size;
+  for (auto t : prompt)
+    if (t < 0 || t >= V) throw Error(str_cat("prompt token id ", t, " is outside the vocabulary (size ", V, ")"));
+  if (int64_t(prompt.size()) >= I.max_model_len)
+    throw Error(str_cat("the prompt has ", prompt.size(), " tokens, but this model's context is ", I.max_model_len,
+                        " tokens (prompt + output); shorten the prompt"));
+  if (!params.stop.empty() && !I.tokenizer) throw Error("stop strings need a tokenizer (no tokenizer.json for this model)");
+  if (request_id.empty()) request_id = "req-" + std::to_string(I.next_request++);
+  auto req = std::make_shared<RequestState>();
+  req->id = request_id;
+  req->n = params.n;
+  req->params = params;
+  double t = now_s();
+  {
+    std::lock_guard<std::mutex> lk(I.in_mu);
+    if (I.stopping) throw Error("the engine is shutting down");
+    for (int i = 0; i < params.n; ++i) {
+      auto s = std::make_unique<Sequence>();
+      s->seq_id = I.next_seq_id++;
+      s->request_id = request_id;
+      s->index = i;
+      s->priority = priority;
+      s->arrival = I.arrivals++;
+      s->tokens = prompt;
+      s->prompt_len = int64_t(prompt.size());
+      s->params = params;
+      s->rng = SamplerRng(params.seed ? *params.seed + uint64_t(i) : I.cfg.seed * 1000003ull + s->seq_id);
+      s->t_arrival = t;
+      I.incoming.push_back({std::move(s), req});
+    }
+  }
+  I.in_cv.notify_all();
+  return RequestHandle(req);
+}
+
+RequestHandle Engine::submit(const std::string& prompt, const SamplingParams& params, int priority,
+                             std::string request_id) {
+  if (!impl_->tokenizer) throw Error("this model has no tokenizer.json: submit token ids instead of text");
+  return submit(impl_->tokenizer->encode(prompt, true, true), params, priority, std::move(request_id));
+}
+
+void Engine::abort(const std::string& request_id) {
+  {
+    std::lock_guard<std::mutex> lk(impl_->in_mu);
+    impl_->aborts.push_back(request_id);
+  }
+  impl_->in_cv.notify_all();
+}
+
+std::vector<Completion> Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const SamplingParams& params) {
+  std::vector<RequestHandle> hs;
+  std::vector<Completion> res(prompts.size());
+  double t0 = now_s();
+  for (auto& p : prompts) hs.push_back(submit(p, params));
+  for (size_t i = 0; i < hs.size(); ++i) {
+    Completion& c = res[i];
+    c.request_id = hs[i].id();
+    c.output_ids.resize(size_t(params.n));
+    c.texts.resize(size_t(params.n));
+    c.finish_reasons.resize(size_t(params.n));
+    RequestOutput o;
+    while (hs[i].next(o)) {
+      if (!o.error.empty()) throw Error("request " + c.request_id + " failed: " + o.error);
+      auto& ids = c.output_ids[size_t(o.index)];
+      if (ids.empty() && !o.new_token_ids.empty() && c.ttft_s == 0) c.ttft_s = now_s() - t0;
+      ids.insert(ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      c.texts[size_t(o.index)] += o.new_text;
+      if (o.finished) {
+        c.finish_reasons[size_t(o.index)] = o.finish_reason;
+        c.usage.prompt_tokens = o.usage.prompt_tokens;
+        c.usage.completion_tokens += o.usage.completion_tokens;
+        c.usage.cached_tokens = std::max(c.usage.cached_tokens, o.usage.cached_tokens);
+      }
+    }
+    c.total_s = now_s() - t0;
+  }
+  return res;
+}
+
+// ------------------------------------------------------------------ engine thread
+
+void Engine::Impl::emit(TokenEvent ev) {
+  {
+    std::lock_guard<std::mutex> lk(out_mu);
+    out_events.push_back(std::move(ev));
+  }
+  out_cv.notify_one();
+}
+
+void Engine::Impl::finish_seq(Sequence* s, const std::string& reason, const std::string& error) {
+  auto req = seq_req[s->seq_id];
+  seq_req.erase(s->seq_id);
+  Usage u{s->prompt_len, s->num_generated(), s->num_cached_prompt};
+  auto owned = scheduler->finish(s, reason);
+  TokenEvent ev;
+  ev.seq_id = owned->seq_id;
+  ev.req = req;
+  ev.index = owned->index;
+  ev.finished = true;
+  ev.finish_reason = reason;
+  ev.error = error;
+  ev.usage = u;
+  emit(std::move(ev));
+  std::lock_guard<std::mutex> lk(metrics_mu);
+  ++m.requests_finished;
+}
+
+void Engine::Impl::update_metrics() {
+  std::lock_guard<std::mutex> lk(metrics_mu);
+  m.running = scheduler->num_running();
+  m.waiting = scheduler->num_waiting();
+  m.kv_blocks_free = pool->num_free();
+  m.kv_blocks_cached = pool->num_cached();
+  m.prefix_cache_hit_rate = pool->queries() ? double(pool->hits()) / double(pool->queries()) : 0;
+  m.preemptions = scheduler->num_preemptions();
+}
+
+void Engine::Impl::run_step(SchedulerOutput& out) {
+  // Build the flattened batch.
+  ForwardBatch b;
+  size_t max_blocks = 0;
+  for (auto& ss : out.seqs) max_blocks = std::max(max_blocks, ss.seq->table.blocks().size());
+  b.max_blocks_per_seq = int64_t(std::max<size_t>(max_blocks, 1));
+  b.cu_seqlens_q.push_back(0);
+  std::vector<Sequence*> sampled;
+  for (auto& ss : out.seqs) {
+    Sequence* s = ss.seq;
+    for (int64_t p = s->num_computed; p < s->num_computed + ss.num_tokens; ++p) {
+      b.token_ids.push_back(s->tokens[size_t(p)]);
+      b.positions.push_back(int32_t(p));
+      b.slot_mapping.push_back(s->table.slot(*pool, p));
+    }
+    if (ss.samples) {
+      b.logits_indices.push_back(int32_t(b.token_ids.size()) - 1);
+      sampled.push_back(s);
+    }
+    b.cu_seqlens_q.push_back(int32_t(b.token_ids.size()));
+    b.seq_lens.push_back(int32_t(s->num_computed + ss.num_tokens));
+    auto& bl = s->table.blocks();
+    for (size_t j = 0; j < size_t(b.max_blocks_per_seq); ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
+  }
+  if (b.logits_indices.empty()) b.logits_indices.push_back(0);  // only prefill chunks: logits unused
+  Tensor logits = model->forward(b, kv);
+  scheduler->after_step(out);
+  {
+    std::lock_guard<std::mutex> lk(metrics_mu);
+    for (auto& ss : out.seqs)
+      if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
+  }
+
+  // Sample, then check each sequence's stop conditions.
+  const int64_t V = model->spec().vocab_size;
+  std::vector<float> row(static_cast<size_t>(V)), lsm;
+  const double t = now_s();
+  for (size_t k = 0; k < sampled.size(); ++k) {
+    Sequence* s = sampled[k];
+    const float* lg = logits.data<float>() + int64_t(k) * V;
+    std::memcpy(row.data(), lg, size_t(V) * 4);
+    const SamplingParams& p = s->params;
+    apply_penalties(row, p, std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)), s->output_ids());
+    if (s->num_generated() < p.min_tokens)
+      for (auto e : eos_ids) if (e >= 0 && e < V) row[size_t(e)] = -INFINITY;
+    int32_t tok = sample_token(row, p, s->rng);
+    TokenEvent ev;
+    ev.seq_id = s->seq_id;
+    ev.req = seq_req[s->seq_id];
+    ev.index = s->index;
+    ev.tokens = {tok};
+    if (p.logprobs) {
+      log_softmax(std::span<const float>(lg, size_t(V)), lsm);
+      TokenLogprob tl{tok, lsm[size_t(tok)], {}};
+      std::vector<int32_t> idx(static_cast<size_t>(V));
+      for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
+      int k2 = std::min<int>(*p.logprobs, int(V));
+      std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(), [&](int32_t a, int32_t c) { return lsm[size_t(a)] > lsm[size_t(c)]; });
+      for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
+      ev.logprobs.push_back(std::move(tl));
+    }
+    s->tokens.push_back(tok);
+    {
+      std::lock_guard<std::mutex> lk(metrics_mu);
+      ++m.generation_tokens;
+      if (s->num_generated() == 1) {
+        s->t_first_token = t;
+        m.ttft.observe(t - s->t_arrival);
+      } else {
+        m.itl.observe(t - s->t_last_token);
+      }
+    }
+    s->t_last_token = t;
+    emit(std::move(ev));
+    std::string reason;
+    bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
+    bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok) != p.stop_token_ids.end();
+    if (s->num_generated() >= p.min_tokens && ((is_eos && !p.ignore_eos) || is_stop_id)) reason = "stop";
+    else if (s->num_generated() >= p.max_tokens || int64_t(s->tokens.size()) >= max_model_len) reason = "length";
+    if (!reason.empty()) finish_seq(s, reason);
+  }
+}
+
+void Engine::Impl::engine_loop() {
+  for (;;) {
+    std::deque<NewSeq> fresh;
+    std::vector<std::string> ab;
+    std::vector<std::pair<uint64_t, std::string>> st;
+    {
+      std::unique_lock<std::mutex> lk(in_mu);
+      in_cv.wait(lk, [&] { return stopping || !incoming.empty() || !aborts.empty() || !stops.empty() || scheduler->has_work(); });
+      if (stopping) break;
+      fresh.swap(incoming);
+      ab.swap(aborts);
+      st.swap(stops);
+    }
+    for (auto& ns : fresh) {
+      seq_req[ns.seq->seq_id] = ns.req;
+      scheduler->add(std::move(ns.seq));
+    }
+    for (auto& [id, reason] : st)
+      if (Sequence* s = scheduler->find(id)) finish_seq(s, reason);
+    for (auto& rid : ab)
+      for (Sequence* s : scheduler->all())
+        if (s->request_id == rid) finish_seq(s, "abort");
+    SchedulerOutput out = scheduler->schedule();
+    if (out.empty()) {
+      update_metrics();
+      if (scheduler->has_work() && scheduler->num_running() == 0) {
+        // Nothing can run: a waiting sequence needs more blocks than the pool has.
+        for (Sequence* s : scheduler->all()) finish_seq(s, "error", "the KV cache is too small for this request");
+      }
+      continue;
+    }
+    try {
+      run_step(out);
+    } catch (const std::exception& e) {
+      // A failed step fails the sequences in it, not the engine.
+      for (auto& ss : out.seqs)
+        if (scheduler->find(ss.seq->seq_id)) finish_seq(ss.seq, "error", e.what());
+    }
+    update_metrics();
+  }
+  // Shutting down: end every live request.
+  for (Sequence* s : scheduler->all()) finish_seq(s, "abort");
+}
+
+// ------------------------------------------------------------------ output thread
+
+namespace {
+struct OutState {
+  std::optional<IncrementalDetokenizer> detok;
+  std::string held;        // text held back: it may be the start of a stop string
+  bool stopped = false;    // a stop string matched; waiting for the engine's final event
+  int64_t tokens = 0;      // tokens passed on to the client
+};
+
+// Longest suffix of `text` that is a proper prefix of some stop string.
+size_t held_suffix(const std::string& text, const std::vector<std::string>& stops) {
+  size_t best = 0;
+  for (auto& s : stops)
+    for (size_t k = std::min(text.size(), s.size() - 1); k > best; --k)
+      if (text.compare(text.size() - k, k, s, 0, k) == 0) {
+        best = k;
+        break;
+      }
+  return best;
+}
+}  // namespace
+
+void Engine::Impl::output_loop() {
+  std::unordered_map<uint64_t, OutState> states;
+  for (;;) {
+    TokenEvent ev;
+    {
+      std::unique_lock<std::mutex> lk(out_mu);
+      out_cv.wait(lk, [&] { return !out_events.empty(); });
+      ev = std::move(out_events.front());
+      out_events.pop_front();
+    }
+    if (ev.seq_id == 0) return;
+    const SamplingParams& params = ev.req->params;
+    OutState& st = states[ev.seq_id];
+    RequestOutput o;
+    o.request_id = ev.req->id;
+    o.index = ev.index;
+    if (!st.stopped) {
+      o.new_token_ids = ev.tokens;
+      o.logprobs = ev.logprobs;
+      st.tokens += int64_t(ev.tokens.size());
+      if (tokenizer) {
+        if (!st.detok) st.detok.emplace(*tokenizer, params.skip_special_tokens);
+        for (auto t : ev.tokens) st.held += st.detok->push(t);
+        if (ev.finished) st.held += st.detok->finish();
+      }
+      size_t cut = std::string::npos;
+      for (auto& stop : params.stop) {
+        size_t pos = st.held.find(stop);
+        if (pos != std::string::npos && (cut == std::string::npos || pos < cut)) cut = pos;
+      }
+      if (cut != std::string::npos) {
+        // The stop string and everything after it are never sent.
+        o.new_text = st.held.substr(0, cut);
+        st.held.clear();
+        st.stopped = true;
+        if (!ev.finished) {
+          std::lock_guard<std::mutex> lk(in_mu);
+          stops.push_back({ev.seq_id, "stop"});
+          in_cv.notify_all();
+        }
+      } else if (ev.finished) {
+        o.new_text = std::move(st.held);
+      } else {
+        size_t keep = params.stop.empty() ? 0 : held_suffix(st.held, params.stop);
+        o.new_text = st.held.substr(0, st.held.size() - keep);
+        st.held.erase(0, st.held.size() - keep);
+      }
+    }
+    if (ev.finished) {
+      o.finished = true;
+      o.finish_reason = st.stopped && ev.error.empty() ? "stop" : ev.finish_reason;
+      o.error = ev.error;
+      o.usage = ev.usage;
+      o.usage.completion_tokens = st.tokens;
+      states.erase(ev.seq_id);
+    } else if (o.new_token_ids.empty() && o.new_text.empty()) {
+      continue;  // tokens after a stop string: nothing to send
+    }
+    std::lock_guard<std::mutex> lk(ev.req->mu);
+    ev.req->queue.push_back(std::move(o));
+    if (ev.finished) ++ev.req->finished;
+    ev.req->cv.notify_all();
+  }
+}
+
+}  // namespace tritium

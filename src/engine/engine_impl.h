@@ -1,0 +1,92 @@
+// Engine internals: the engine thread (schedule, forward, sample) and the output thread
+// (detokenize, stop strings, stream to request handles).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "engine/scheduler.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "tritium/engine.h"
+
+namespace tritium {
+
+struct RequestState {
+  std::string id;
+  int n = 1;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<RequestOutput> queue;
+  int finished = 0;  // outputs (of n) that have finished
+  SamplingParams params;  // shared by the n sequences (stop strings, skip_special_tokens)
+};
+
+// What the engine thread tells the output thread about one sequence.
+struct TokenEvent {
+  uint64_t seq_id = 0;
+  std::shared_ptr<RequestState> req;
+  int index = 0;
+  std::vector<int32_t> tokens;  // new tokens (usually one)
+  std::vector<TokenLogprob> logprobs;
+  bool finished = false;
+  std::string finish_reason;
+  std::string error;
+  Usage usage;
+};
+
+struct Engine::Impl {
+  explicit Impl(const EngineConfig& cfg);
+  ~Impl();
+
+  // --- set up once
+  EngineConfig cfg;
+  std::unique_ptr<Model> model;
+  std::optional<Tokenizer> tokenizer;
+  std::unique_ptr<BlockPool> pool;
+  KVCache kv;
+  std::unique_ptr<Scheduler> scheduler;
+  int64_t max_model_len = 0;
+  std::vector<int32_t> eos_ids;
+
+  // --- submission queue (any thread -> engine thread)
+  struct NewSeq {
+    std::unique_ptr<Sequence> seq;
+    std::shared_ptr<RequestState> req;
+  };
+  std::mutex in_mu;
+  std::condition_variable in_cv;
+  std::deque<NewSeq> incoming;
+  std::vector<std::string> aborts;         // request ids
+  std::vector<std::pair<uint64_t, std::string>> stops;  // seq ids finished by the output thread
+  bool stopping = false;
+  std::atomic<uint64_t> next_seq_id{1}, next_request{0}, arrivals{0};
+
+  // --- engine thread state
+  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> seq_req;  // live sequences
+
+  // --- output thread
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<TokenEvent> out_events;
+
+  // --- metrics (engine thread writes, others read under the lock)
+  mutable std::mutex metrics_mu;
+  EngineMetrics m;
+
+  std::thread engine_thread, output_thread;
+
+  void engine_loop();
+  void output_loop();
+  void run_step(SchedulerOutput& out);
+  void finish_seq(Sequence* s, const std::string& reason, const std::string& error = "");
+  void emit(TokenEvent ev);
+  void update_metrics();
+};
+
+}  // namespace tritium
