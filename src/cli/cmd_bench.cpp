@@ -8,6 +8,10 @@
 
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/engine_options.h"
+#include "tritium/engine.h"
+#include <random>
+#include <thread>
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "engine/generator.h"
@@ -120,6 +124,94 @@ void run_linear(const LinearArgs& a) {
               100.0 * bytes / t / bw, bw / 1e9, flops / t / 1e9);
 }
 
+struct ThroughputArgs {
+  EngineArgs engine;
+  int num_prompts = 256, input_len = 512, output_len = 256;
+  double request_rate = 0;  // requests/s; 0 = all at once
+  bool json = false;
+};
+
+double pct(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
+}
+
+void run_throughput(const ThroughputArgs& a) {
+  Engine engine(a.engine.config());
+  const int64_t V = engine.vocab_size();
+  std::mt19937_64 g(7);
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = a.output_len;
+  sp.ignore_eos = true;
+  struct Rec {
+    double submit = 0, first = 0, end = 0;
+    std::vector<double> gaps;
+    int64_t out = 0;
+  };
+  std::vector<Rec> recs(size_t(a.num_prompts));
+  std::vector<std::thread> readers;
+  std::exponential_distribution<double> gap(a.request_rate > 0 ? a.request_rate : 1.0);
+  const double t0 = now_s();
+  double next = t0;
+  for (int i = 0; i < a.num_prompts; ++i) {
+    std::vector<int32_t> p(size_t(a.input_len));
+    for (auto& t : p) t = int32_t(g() % uint64_t(V));
+    if (a.request_rate > 0) {
+      next += gap(g);
+      double wait = next - now_s();
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+    }
+    recs[size_t(i)].submit = now_s();
+    RequestHandle h = engine.submit(p, sp);
+    readers.emplace_back([h, &r = recs[size_t(i)]]() mutable {
+      RequestOutput o;
+      double last = 0;
+      while (h.next(o)) {
+        double t = now_s();
+        for (size_t k = 0; k < o.new_token_ids.size(); ++k) {
+          if (r.out == 0) r.first = t; else r.gaps.push_back(t - last);
+          last = t;
+          ++r.out;
+        }
+        if (!o.error.empty()) throw Error(o.error);
+      }
+      r.end = now_s();
+    });
+  }
+  for (auto& t : readers) t.join();
+  const double wall = now_s() - t0;
+  std::vector<double> ttft, itl;
+  int64_t out_tokens = 0;
+  for (auto& r : recs) {
+    ttft.push_back(r.first - r.submit);
+    itl.insert(itl.end(), r.gaps.begin(), r.gaps.end());
+    out_tokens += r.out;
+  }
+  const double in_tokens = double(a.num_prompts) * a.input_len;
+  auto m = engine.metrics();
+  if (a.json) {
+    nlohmann::json j = {{"model", engine.model_name()}, {"device", engine.device()}, {"num_prompts", a.num_prompts},
+                        {"input_len", a.input_len}, {"output_len", a.output_len}, {"request_rate", a.request_rate},
+                        {"seconds", wall}, {"input_tokens_per_s", in_tokens / wall},
+                        {"output_tokens_per_s", double(out_tokens) / wall}, {"requests_per_s", a.num_prompts / wall},
+                        {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
+                        {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", m.preemptions}};
+    std::printf("%s\n", j.dump().c_str());
+    return;
+  }
+  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s\n", engine.model_name().c_str(),
+              engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
+              a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once");
+  std::printf("time        %.2f s\n", wall);
+  std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,
+              double(out_tokens) / wall, a.num_prompts / wall);
+  std::printf("TTFT        p50 %.1f ms, p99 %.1f ms\n", pct(ttft, 0.5) * 1e3, pct(ttft, 0.99) * 1e3);
+  std::printf("ITL         p50 %.1f ms, p99 %.1f ms\n", pct(itl, 0.5) * 1e3, pct(itl, 0.99) * 1e3);
+  std::printf("preemptions %lld\n", (long long)m.preemptions);
+}
+
 RegisterCommand reg([](CLI::App& app) {
   CLI::App* bench = app.add_subcommand("bench", "Benchmarks (decode throughput, ops)");
   bench->require_subcommand(1);
@@ -135,6 +227,16 @@ RegisterCommand reg([](CLI::App& app) {
     if (d->model.model_dir.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
     run_decode(*d);
   });
+
+  auto tp = std::make_shared<ThroughputArgs>();
+  CLI::App* tc = bench->add_subcommand("throughput", "Serving throughput: many requests through the engine");
+  add_engine_options(tc, tp->engine, /*allow_synthetic=*/true);
+  tc->add_option("--num-prompts", tp->num_prompts, "Requests")->capture_default_str()->check(CLI::PositiveNumber);
+  tc->add_option("--input-len", tp->input_len, "Prompt tokens per request")->capture_default_str()->check(CLI::PositiveNumber);
+  tc->add_option("--output-len", tp->output_len, "Generated tokens per request")->capture_default_str()->check(CLI::PositiveNumber);
+  tc->add_option("--request-rate", tp->request_rate, "Poisson arrivals per second (0 = all at once)")->capture_default_str();
+  tc->add_flag("--json", tp->json, "Print one JSON object");
+  tc->callback([tp] { run_throughput(*tp); });
 
   auto l = std::make_shared<LinearArgs>();
   CLI::App* lc = bench->add_subcommand("linear", "The linear op (x[M,K] @ W[N,K]^T) against host copy bandwidth");

@@ -1,0 +1,29 @@
+// Engine options shared by generate, bench throughput (and later serve / chat).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tritium/engine.h"
+
+namespace CLI {
+class App;
+}
+
+namespace tritium::cli {
+
+struct EngineArgs {
+  std::string model_dir, synthetic, device = "cpu", dtype;
+  int block_size = 16;
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 2048;
+  int max_model_len = 0;
+  double kv_cache_gb = 0;
+  double gpu_memory_utilization = 0.9;
+  bool no_prefix_caching = false;
+  int64_t seed = 0;
+  EngineConfig config() const;
+};
+
+void add_engine_options(CLI::App* c, EngineArgs& a, bool allow_synthetic);
+
+}  // namespace tritium::cli
