@@ -50,6 +50,8 @@ struct RequestOutput {
   bool finished = false;
   std::string finish_reason;           // stop, length, abort (or error)
   Usage usage;                         // filled on the finishing output
+  // Engine-side timestamps (steady clock, seconds), filled on the finishing output.
+  double arrival_time = 0, first_token_time = 0, finished_time = 0;
   std::string error;                   // set when the request failed
 };
 

@@ -40,7 +40,6 @@ Result collect(RequestHandle h, double t_submit) {
   r.t_submit = t_submit;
   RequestOutput o;
   while (h.next(o)) {
-    if (!o.new_token_ids.empty() && r.ids.empty()) r.t_first = now_s();
     r.ids.insert(r.ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
     r.text += o.new_text;
     if (o.finished) {
@@ -48,9 +47,12 @@ Result collect(RequestHandle h, double t_submit) {
       r.error = o.error;
       r.prompt_tokens = o.usage.prompt_tokens;
       r.cached_tokens = o.usage.cached_tokens;
+      // The engine's own clock: the reader may wake late and see several tokens at once.
+      r.t_submit = o.arrival_time;
+      r.t_first = o.first_token_time;
+      r.t_end = o.finished_time;
     }
   }
-  r.t_end = now_s();
   return r;
 }
 

@@ -1,9 +1,11 @@
 // `tritium tokenize` and `tritium detokenize`: run a model directory's tokenizer.json.
 //   tritium tokenize --model DIR "text" [--json] [--no-special] [--no-parse-special]
-//   tritium tokenize --model DIR --jsonl FILE      (one JSON string per line in, one object per line out)
+//   tritium tokenize --model DIR --jsonl FILE      (one JSON string per line in, one object per line out;
+//                                                   --all-modes adds "ids_no_special" and "ids_no_parse")
 //   tritium detokenize --model DIR --json-ids "[1,2,3]" [--skip-special] [--stream]
 //   tritium detokenize --model DIR --jsonl FILE    (one JSON id array per line in; prints
-//                                                   {"text": decode, "stream": incremental concatenation})
+//                                                   {"text": decode, "stream": incremental concatenation};
+//                                                   --all-modes adds "text_skip" and "stream_skip")
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <fstream>
@@ -68,12 +70,12 @@ void for_each_line(const std::string& path, F fn) {
 
 struct TokenizeOpts {
   std::string model, text, jsonl;
-  bool json = false, no_special = false, no_parse_special = false;
+  bool json = false, no_special = false, no_parse_special = false, all_modes = false;
 };
 
 struct DetokenizeOpts {
   std::string model, ids, jsonl;
-  bool skip_special = false, stream = false;
+  bool skip_special = false, stream = false, all_modes = false;
 };
 
 void run_tokenize(const TokenizeOpts& o) {
@@ -88,7 +90,12 @@ void run_tokenize(const TokenizeOpts& o) {
         throw Error(str_cat(where, ": not JSON: ", e.what()));
       }
       TRITIUM_CHECK(j.is_string(), where, ": expected a JSON string");
-      std::cout << dump(encode_obj(t, j.get<std::string>(), add, parse)) << '\n';
+      json r = encode_obj(t, j.get<std::string>(), add, parse);
+      if (o.all_modes) {
+        r["ids_no_special"] = t.encode(j.get<std::string>(), false, true);
+        r["ids_no_parse"] = t.encode(j.get<std::string>(), true, false);
+      }
+      std::cout << dump(r) << '\n';
     });
     return;
   }
@@ -111,6 +118,10 @@ void run_detokenize(const DetokenizeOpts& o) {
     for_each_line(o.jsonl, [&](const std::string& line, const std::string& where) {
       auto ids = parse_ids(line, where);
       json r{{"text", t.decode(ids, o.skip_special)}, {"stream", stream_decode(t, ids, o.skip_special)}};
+      if (o.all_modes) {
+        r["text_skip"] = t.decode(ids, true);
+        r["stream_skip"] = stream_decode(t, ids, true);
+      }
       std::cout << dump(r) << '\n';
     });
     return;
@@ -129,6 +140,7 @@ RegisterCommand reg([](CLI::App& app) {
   c->add_option("--jsonl", to->jsonl, "File with one JSON string per line; prints one JSON object per line");
   c->add_flag("--no-special", to->no_special, "Do not add special tokens (BOS/EOS from the post-processor)");
   c->add_flag("--no-parse-special", to->no_parse_special, "Treat special tokens written in the text as plain text");
+  c->add_flag("--all-modes", to->all_modes, "With --jsonl: also ids_no_special and ids_no_parse (conformance tests)");
   c->callback([to]() { run_tokenize(*to); });
 
   auto dt = std::make_shared<DetokenizeOpts>();
@@ -138,6 +150,7 @@ RegisterCommand reg([](CLI::App& app) {
   d->add_option("--jsonl", dt->jsonl, "File with one JSON id array per line; prints {\"text\",\"stream\"} per line");
   d->add_flag("--skip-special", dt->skip_special, "Leave special tokens out of the text");
   d->add_flag("--stream", dt->stream, "Decode through the incremental detokenizer (concatenated outputs)");
+  d->add_flag("--all-modes", dt->all_modes, "With --jsonl: also text_skip and stream_skip (conformance tests)");
   d->callback([dt]() { run_detokenize(*dt); });
 });
 

@@ -243,6 +243,9 @@ void Engine::Impl::finish_seq(Sequence* s, const std::string& reason, const std:
   ev.finish_reason = reason;
   ev.error = error;
   ev.usage = u;
+  ev.arrival_time = owned->t_arrival;
+  ev.first_token_time = owned->t_first_token;
+  ev.finished_time = owned->num_generated() ? owned->t_last_token : now_s();
   emit(std::move(ev));
   std::lock_guard<std::mutex> lk(metrics_mu);
   ++m.requests_finished;
@@ -462,6 +465,9 @@ void Engine::Impl::output_loop() {
       o.error = ev.error;
       o.usage = ev.usage;
       o.usage.completion_tokens = st.tokens;
+      o.arrival_time = ev.arrival_time;
+      o.first_token_time = ev.first_token_time;
+      o.finished_time = ev.finished_time;
       states.erase(ev.seq_id);
     } else if (o.new_token_ids.empty() && o.new_text.empty()) {
       continue;  // tokens after a stop string: nothing to send

@@ -38,6 +38,7 @@ struct TokenEvent {
   std::string finish_reason;
   std::string error;
   Usage usage;
+  double arrival_time = 0, first_token_time = 0, finished_time = 0;
 };
 
 struct Engine::Impl {
