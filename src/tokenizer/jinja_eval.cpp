@@ -121,6 +121,9 @@ bool contains(const Value& container, const Value& item) {
 
 class Renderer {
  public:
+  static constexpr int kMaxCallDepth = 200;
+  int call_depth_ = 0;
+
   Value eval(const Expr& e, const FramePtr& f) {
     try {
       return eval_inner(e, f);
@@ -454,6 +457,14 @@ class Renderer {
     Renderer* self = this;
     std::string name = n.k == Node::K::Macro ? n.text : "caller";
     return Value::function(name, [node, def_frame, self, name](CallArgs& a) -> Value {
+      // Python stops runaway recursion with RecursionError; a template must not crash us.
+      if (self->call_depth_ >= kMaxCallDepth)
+        throw Error(str_cat("maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
+      struct DepthGuard {
+        int& d;
+        explicit DepthGuard(int& x) : d(x) { ++d; }
+        ~DepthGuard() { --d; }
+      } guard(self->call_depth_);
       auto frame = std::make_shared<Frame>();
       frame->parent = def_frame;
       size_t npos = 0;
@@ -488,7 +499,15 @@ class Renderer {
 
 }  // namespace
 
-Template::Template(const std::string& source) : body_(parse_template(source)) {}
+Template::Template(const std::string& source) {
+  try {
+    body_ = parse_template(source);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a library error (number out of range, ...)
+    throw Error(str_cat("template syntax error: ", e.what()));
+  }
+}
 
 std::string Template::render(const Value& context) const {
   auto root = std::make_shared<Frame>();
@@ -501,7 +520,13 @@ std::string Template::render(const Value& context) const {
   top->parent = root;
   Renderer r;
   std::string out;
-  r.exec(body_, top, out);
+  try {
+    r.exec(body_, top, out);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(str_cat("template error: ", e.what()));
+  }
   return out;
 }
 

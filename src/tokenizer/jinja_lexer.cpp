@@ -263,7 +263,14 @@ class Lexer {
     size_t q = p + 1;
     auto hex = [&](size_t at, int n) -> char32_t {
       if (at + n > s_.size()) fail(at, "truncated escape in string literal");
-      return static_cast<char32_t>(std::stoul(s_.substr(at, n), nullptr, 16));
+      char32_t v = 0;
+      for (int k = 0; k < n; ++k) {
+        char h = s_[at + k];
+        if (!std::isxdigit(static_cast<unsigned char>(h))) fail(at, "invalid escape in string literal");
+        v = v * 16 + static_cast<char32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+      }
+      if (v > 0x10FFFF) fail(at, "escape out of Unicode range");
+      return v;
     };
     while (true) {
       if (q >= s_.size()) fail(p, "unterminated string literal");

@@ -21,8 +21,10 @@ class Parser {
   }
 
  private:
+  static constexpr int kMaxDepth = 200;
   std::vector<Token> t_;
   size_t p_ = 0;
+  int depth_ = 0;
 
   const Token& cur() const { return t_[p_]; }
   const Token& peek(size_t n = 1) const { return t_[std::min(p_ + n, t_.size() - 1)]; }
@@ -137,6 +139,12 @@ class Parser {
   }
 
   NodePtr parse_statement() {
+    struct DepthGuard {
+      int& d;
+      explicit DepthGuard(int& x) : d(x) { ++d; }
+      ~DepthGuard() { --d; }
+    } guard(depth_);
+    if (depth_ > kMaxDepth) fail(cur(), str_cat("blocks nested too deeply (more than ", kMaxDepth, " levels)"));
     Token tag = next();
     const std::string& w = tag.text;
     std::string end;
@@ -438,6 +446,13 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter) {
+    // Bounded nesting: deeply nested input must give an error, not overflow the stack.
+    struct DepthGuard {
+        int& d;
+        explicit DepthGuard(int& x) : d(x) { ++d; }
+        ~DepthGuard() { --d; }
+    } guard(depth_);
+    if (depth_ > kMaxDepth) fail(cur(), str_cat("expression nested too deeply (more than ", kMaxDepth, " levels)"));
     ExprPtr e;
     if (is_op("-") || is_op("+")) {
       Token at = next();

@@ -18,9 +18,10 @@ double naive_dot(const Tensor& x, int64_t m, const Tensor& w, int64_t n) {
 
 TEST(CpuOps, LinearAllWeightDtypesAndStridedOut) {
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-    for (int64_t M : {1, 3, 5, 70}) {
-      const int64_t K = 37, N = 29;
-      Tensor x = test::random_tensor({M, K}, 10 + M);
+    for (int64_t M : {1, 3, 5, 70})
+    for (int64_t K : {37, 64}) {  // 64: the vectorised decode path
+      const int64_t N = 29;
+      Tensor x = test::random_tensor({M, K}, uint64_t(10 + M + K));
       Tensor w = test::random_tensor({N, K}, 20 + M).to(dt);
       Tensor bias = test::random_tensor({N}, 30);
       Tensor big = Tensor::zeros({M, N + 8}, DType::F32);

@@ -3,6 +3,7 @@
 // the fly; threads split N.
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/simd.h"
@@ -87,6 +88,58 @@ inline void dot_rows<F16>(const float* const* xr, int mr, const F16* wp, int64_t
 #endif
 }
 
+// Decode (M = 1): four weight rows at a time share each load of x; four independent
+// accumulator chains keep the FMA units busy while the weights stream in.
+#ifdef TRITIUM_AVX2
+template <typename LoadW>
+inline void gemv4(const float* x, int64_t K, LoadW load, float* acc) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 xv = _mm256_loadu_ps(x + k);
+    a0 = _mm256_fmadd_ps(xv, load(0, k), a0);
+    a1 = _mm256_fmadd_ps(xv, load(1, k), a1);
+    a2 = _mm256_fmadd_ps(xv, load(2, k), a2);
+    a3 = _mm256_fmadd_ps(xv, load(3, k), a3);
+  }
+  acc[0] = hsum(a0);
+  acc[1] = hsum(a1);
+  acc[2] = hsum(a2);
+  acc[3] = hsum(a3);
+}
+#endif
+
+template <typename WT>
+bool gemv_fast(const float* x, const WT* w, int64_t K, int64_t n0, int64_t n1, const float* bias, float* out) {
+#ifdef TRITIUM_AVX2
+  if (K % 8 != 0) return false;
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    const WT* r = w + n * K;
+    float acc[4];
+    if constexpr (std::is_same_v<WT, float>) {
+      gemv4(x, K, [r, K](int i, int64_t k) { return _mm256_loadu_ps(r + i * K + k); }, acc);
+    } else if constexpr (std::is_same_v<WT, BF16>) {
+      const uint16_t* q = reinterpret_cast<const uint16_t*>(r);
+      gemv4(x, K, [q, K](int i, int64_t k) { return load_bf16x8(q + i * K + k); }, acc);
+    } else {
+      const uint16_t* q = reinterpret_cast<const uint16_t*>(r);
+      gemv4(x, K, [q, K](int i, int64_t k) { return load_f16x8(q + i * K + k); }, acc);
+    }
+    for (int i = 0; i < 4; ++i) out[n + i] = acc[i] + (bias ? bias[n + i] : 0.f);
+  }
+  for (; n < n1; ++n) {
+    const float* xr[MR] = {x, x, x, x};
+    float acc[MR];
+    dot_rows<WT>(xr, 1, w + n * K, K, acc);
+    out[n] = acc[0] + (bias ? bias[n] : 0.f);
+  }
+  return true;
+#else
+  return false;
+#endif
+}
+
 template <typename WT>
 void linear_impl(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
@@ -100,6 +153,7 @@ void linear_impl(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& o
   // For big M, block over rows of x too so a weight tile stays in cache across x rows.
   const int64_t MB = 64;
   parallel_for(N, grain, [&](int64_t n0, int64_t n1) {
+    if (M == 1 && gemv_fast<WT>(xp, wp, K, n0, n1, bp, op)) return;
     for (int64_t mb = 0; mb < M; mb += MB) {
       int64_t me = std::min(M, mb + MB);
       for (int64_t n = n0; n < n1; ++n) {

@@ -104,6 +104,11 @@ std::string KernelRunner::check_args(std::string_view name, std::span<const Kern
   std::string why;
   const KernelEntry* e = pack_->select(name, cc_major_, cc_minor_, &why);
   if (!e) return why;
+  return check_args_for(*e, args);
+}
+
+std::string KernelRunner::check_args_for(const KernelEntry& entry, std::span<const KernelArg> args) const {
+  const KernelEntry* e = &entry;
   if (args.size() != e->params.size()) {
     std::string sig;
     for (const auto& p : e->params) sig += (sig.empty() ? "" : ", ") + p.name + ": " + p.type;
@@ -142,7 +147,7 @@ std::string KernelRunner::check_args(std::string_view name, std::span<const Kern
 
 KernelRunner::Loaded& KernelRunner::load(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = loaded_.find(std::string(name));
+  auto it = loaded_.find(name);
   if (it != loaded_.end()) return *it->second;
   const KernelEntry& e = entry(name);
   make_current(device_);
@@ -181,7 +186,7 @@ void KernelRunner::preload_all() {
 void KernelRunner::launch(std::string_view name, Grid grid, StreamHandle stream, std::span<const KernelArg> args) {
   Loaded& l = load(name);
   const KernelEntry& e = *l.entry;
-  std::string bad = check_args(name, args);
+  std::string bad = check_args_for(e, args);
   TRITIUM_CHECK(bad.empty(), bad);
   if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
   const uint64_t gx = uint64_t(grid.x) * uint64_t(e.num_ctas);
@@ -192,8 +197,10 @@ void KernelRunner::launch(std::string_view name, Grid grid, StreamHandle stream,
   // Argument storage: one 8-byte slot per parameter (the driver reads each parameter's own
   // size from the start of its slot; x86-64 and aarch64 are little-endian).
   const size_t n = e.params.size();
-  std::vector<uint64_t> slots(n + 2, 0);
-  std::vector<void*> params(n + 2);
+  constexpr size_t kMaxParams = 128;
+  TRITIUM_CHECK(n + 2 <= kMaxParams, "kernel '", e.name, "' has too many parameters (", n, ")");
+  uint64_t slots[kMaxParams];
+  void* params[kMaxParams];
   for (size_t i = 0; i < n; ++i) {
     const std::string& t = e.params[i].type;
     const KernelArg& a = args[i];
@@ -284,11 +291,11 @@ void KernelRunner::launch(std::string_view name, Grid grid, StreamHandle stream,
     cfg.hStream = to_cu(stream);
     cfg.attrs = attrs;
     cfg.numAttrs = na;
-    r = api().cuLaunchKernelEx(&cfg, l.function, params.data(), nullptr);
+    r = api().cuLaunchKernelEx(&cfg, l.function, params, nullptr);
     call = "cuLaunchKernelEx";
   } else {
     r = api().cuLaunchKernel(l.function, unsigned(gx), grid.y, grid.z, unsigned(32 * e.num_warps), 1, 1,
-                             unsigned(e.shared), to_cu(stream), params.data(), nullptr);
+                             unsigned(e.shared), to_cu(stream), params, nullptr);
     call = "cuLaunchKernel";
   }
   // Scratch goes back to the cache at once: reuse is stream-ordered (see allocator.h).

@@ -9,6 +9,7 @@
 // with global scratch allocated per launch when the kernel needs it (size x programs).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -99,14 +100,19 @@ class KernelRunner {
 
  private:
   struct Loaded;
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   Loaded& load(std::string_view name);
+  std::string check_args_for(const KernelEntry& e, std::span<const KernelArg> args) const;
 
   int device_;
   int cc_major_ = 0, cc_minor_ = 0;
   int max_shared_optin_ = 0;
   std::shared_ptr<const KernelPack> pack_;
   std::mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Loaded>> loaded_;
+  std::unordered_map<std::string, std::unique_ptr<Loaded>, NameHash, std::equal_to<>> loaded_;
 };
 
 }  // namespace tritium::cuda
