@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The command line: --help everywhere, bad flags and bad input fail with a message.
+set -u
+BIN=$1
+ROOT=$2
+fails=0; passes=0
+expect() {  # expect <want-rc: 0|nonzero> <text that must appear> -- cmd...
+  local want=$1 text=$2; shift 3
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if { [ "$want" = 0 ] && [ $rc -ne 0 ]; } || { [ "$want" != 0 ] && [ $rc -eq 0 ]; } || ! grep -qF -- "$text" <<<"$out"; then
+    echo "FAIL ($rc): $* -> ${out:0:300}"; fails=$((fails+1))
+  else
+    passes=$((passes+1))
+  fi
+}
+for c in "" generate bench "bench decode" "bench throughput" "bench linear" tokenize detokenize chat; do
+  expect 0 "Usage:" -- $BIN $c --help
+done
+expect nonzero "not expected" -- $BIN generate --bogus-flag
+expect nonzero "subcommand is required" -- $BIN
+expect nonzero "no config.json" -- $BIN generate --model "$ROOT/tests" --prompt-ids 1
+expect nonzero "'x' is not a token id" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1,x
+expect nonzero "outside the vocabulary" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1,999
+expect nonzero "top_p" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1 --top-p 0
+expect nonzero "unknown synthetic model" -- $BIN bench decode --synthetic nope
+expect nonzero "exactly one of" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama"
+expect 0 "finish_reason" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 5,6,7 --max-tokens 3 --json
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]
