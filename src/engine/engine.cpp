@@ -1,4 +1,5 @@
 #include "engine/engine_impl.h"
+#include "engine/next_token.h"
 
 #include <algorithm>
 #include <chrono>
@@ -296,17 +297,15 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
 
   // Sample, then check each sequence's stop conditions.
   const int64_t V = model->spec().vocab_size;
-  std::vector<float> row(static_cast<size_t>(V)), lsm;
+  std::vector<float> row, lsm;
   const double t = now_s();
   for (size_t k = 0; k < sampled.size(); ++k) {
     Sequence* s = sampled[k];
     const float* lg = logits.data<float>() + int64_t(k) * V;
-    std::memcpy(row.data(), lg, size_t(V) * 4);
     const SamplingParams& p = s->params;
-    apply_penalties(row, p, std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)), s->output_ids());
-    if (s->num_generated() < p.min_tokens)
-      for (auto e : eos_ids) if (e >= 0 && e < V) row[size_t(e)] = -INFINITY;
-    int32_t tok = sample_token(row, p, s->rng);
+    int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
+                                    std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)), s->output_ids(),
+                                    eos_ids, s->rng, row);
     TokenEvent ev;
     ev.seq_id = s->seq_id;
     ev.req = seq_req[s->seq_id];
@@ -335,11 +334,7 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     }
     s->t_last_token = t;
     emit(std::move(ev));
-    std::string reason;
-    bool is_eos = std::find(eos_ids.begin(), eos_ids.end(), tok) != eos_ids.end();
-    bool is_stop_id = std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), tok) != p.stop_token_ids.end();
-    if (s->num_generated() >= p.min_tokens && ((is_eos && !p.ignore_eos) || is_stop_id)) reason = "stop";
-    else if (s->num_generated() >= p.max_tokens || int64_t(s->tokens.size()) >= max_model_len) reason = "length";
+    std::string reason = stop_reason(tok, s->num_generated(), int64_t(s->tokens.size()), p, eos_ids, max_model_len);
     if (!reason.empty()) finish_seq(s, reason);
   }
 }

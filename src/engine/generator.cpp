@@ -1,5 +1,7 @@
 #include "engine/generator.h"
 
+#include "engine/next_token.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -88,29 +90,20 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
     rngs.emplace_back(params.seed.value_or(0) + i);
   }
   std::vector<bool> done(prompts.size(), false);
-  std::vector<float> row(static_cast<size_t>(spec.vocab_size));
+  std::vector<float> row;
 
   auto pick = [&](size_t i, const float* lg) {
-    std::memcpy(row.data(), lg, row.size() * 4);
     Seq& s = seqs[i];
     std::span<const int32_t> prompt(s.tokens.data(), size_t(res[i].prompt_tokens));
-    apply_penalties(row, params, prompt, res[i].output_ids);
-    if (int(res[i].output_ids.size()) < params.min_tokens && !params.ignore_eos)
-      for (auto e : spec.eos_token_ids) if (e >= 0 && e < spec.vocab_size) row[size_t(e)] = -INFINITY;
-    int32_t tok = sample_token(row, params, rngs[i]);
+    int32_t tok = choose_next_token(std::span<const float>(lg, size_t(spec.vocab_size)), params, prompt,
+                                    res[i].output_ids, spec.eos_token_ids, rngs[i], row);
     res[i].output_ids.push_back(tok);
     s.tokens.push_back(tok);
-    bool stop = false;
-    if (!params.ignore_eos)
-      stop |= std::find(spec.eos_token_ids.begin(), spec.eos_token_ids.end(), tok) != spec.eos_token_ids.end();
-    stop |= std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), tok) != params.stop_token_ids.end();
-    if (int(res[i].output_ids.size()) < params.min_tokens) stop = false;
-    if (stop) {
+    std::string reason = stop_reason(tok, int64_t(res[i].output_ids.size()), int64_t(s.tokens.size()), params,
+                                     spec.eos_token_ids, /*max_model_len=*/0);
+    if (!reason.empty()) {
       done[i] = true;
-      res[i].finish_reason = "stop";
-    } else if (int(res[i].output_ids.size()) >= params.max_tokens) {
-      done[i] = true;
-      res[i].finish_reason = "length";
+      res[i].finish_reason = reason;
     }
   };
 

@@ -235,7 +235,9 @@ TEST(Engine, PriorityRunsFirst) {
   Engine e(c);
   SamplingParams sp = greedy();
   sp.max_tokens = 5;
-  auto blocker = e.submit(std::vector<int32_t>(10, 4), sp, 0);
+  SamplingParams long_sp = sp;
+  long_sp.max_tokens = 100;  // runs long enough for the next two to be queued behind it
+  auto blocker = e.submit(std::vector<int32_t>(10, 4), long_sp, 0);
   auto low = e.submit(std::vector<int32_t>(10, 5), sp, 5);
   auto high = e.submit(std::vector<int32_t>(10, 6), sp, -5);
   std::vector<std::string> order;
