@@ -192,6 +192,8 @@ std::string ChatTemplate::render(const ChatRequest& req) const {
   static const std::string kTag = "CONTINUE_FINAL_MESSAGE_TAG ";
   std::string final_text;
   if (req.continue_final_message) {
+    TRITIUM_CHECK(t.source.find("content") != std::string::npos,
+                  "continue_final_message is set to \"content\" but this is not an accepted field in the chat_template");
     ojson& last = messages.back();
     auto it = last.find("content");
     TRITIUM_CHECK(it != last.end(), "continue_final_message is set but the final message has no \"content\" to continue!");
@@ -227,18 +229,14 @@ std::string ChatTemplate::render(const ChatRequest& req) const {
   if (req.continue_final_message) {
     std::string tag = kTag.substr(0, kTag.size() - 1);
     size_t loc = out.rfind(tag);
-    std::string stripped = final_text;
-    size_t b = stripped.find_first_not_of(" \t\n\r\f\v"), e = stripped.find_last_not_of(" \t\n\r\f\v");
-    stripped = b == std::string::npos ? "" : stripped.substr(b, e - b + 1);
+    std::string stripped = jinja::py_strip(final_text, nullptr, true, true);
     TRITIUM_CHECK(loc != std::string::npos && out.find(stripped) != std::string::npos,
                   "continue_final_message is set but the final message does not appear in the chat after applying "
                   "the chat template");
     if (out.compare(loc, kTag.size(), kTag) == 0) {
       out = out.substr(0, loc);
     } else {
-      out = out.substr(0, loc);
-      size_t end = out.find_last_not_of(" \t\n\r\f\v");
-      out = end == std::string::npos ? "" : out.substr(0, end + 1);
+      out = jinja::py_strip(out.substr(0, loc), nullptr, false, true);
     }
   }
   return out;

@@ -110,10 +110,22 @@ std::string do_indent(const std::string& s, const std::string& ind, bool first, 
   }
   std::string rv;
   if (blank) {
-    for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + ind : "") + lines[i];
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (i) {
+        rv += '\n';
+        rv += ind;
+      }
+      rv += lines[i];
+    }
   } else {
     rv = lines.empty() ? "" : lines[0];
-    for (size_t i = 1; i < lines.size(); ++i) rv += "\n" + (lines[i].empty() ? "" : ind + lines[i]);
+    for (size_t i = 1; i < lines.size(); ++i) {
+      rv += '\n';
+      if (!lines[i].empty()) {
+        rv += ind;
+        rv += lines[i];
+      }
+    }
   }
   if (first) rv = ind + rv;
   return rv;

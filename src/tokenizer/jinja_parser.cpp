@@ -38,10 +38,8 @@ class Parser {
       case Tok::Eof: return "end of template";
       case Tok::BlockEnd: return "end of statement block";
       case Tok::VarEnd: return "end of print statement";
-      case Tok::Name: return "'" + t.text + "'";
-      case Tok::Op: return "'" + t.text + "'";
       case Tok::String: return "string";
-      default: return "'" + t.text + "'";
+      default: return str_cat("'", t.text, "'");
     }
   }
 
@@ -90,7 +88,11 @@ class Parser {
       if (t.type == Tok::Eof) {
         if (!ends.empty()) {
           std::string names;
-          for (auto& e : ends) names += (names.empty() ? "'" : " or '") + e + "'";
+          for (auto& e : ends) {
+            names += names.empty() ? "'" : " or '";
+            names += e;
+            names += '\'';
+          }
           fail(t, str_cat("unexpected end of template, expected ", names));
         }
         return body;
@@ -645,7 +647,8 @@ class Parser {
       f->name = expect_name();
       while (is_op(".")) {
         next();
-        f->name += "." + expect_name();
+        f->name += '.';
+        f->name += expect_name();
       }
       f->a = e;
       if (is_op("(")) parse_args(*f);
