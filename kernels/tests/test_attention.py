@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+import attention
+from hostbuf import make, poisoned, rel_err, rounded
+
+DT = "bf16"
+TOL = 1e-2
+
+
+def _setup(rng, q_lens, seq_lens, nkv, hd, bs, dt=DT):
+    """Random paged cache with shuffled physical blocks; returns cache (float32 numpy) and tables."""
+    S = len(seq_lens)
+    max_blocks = max((n + bs - 1) // bs for n in seq_lens) + 1
+    nblocks = S * max_blocks + 3
+    perm = rng.permutation(nblocks)
+    bt = perm[:S * max_blocks].reshape(S, max_blocks)
+    kc = rounded(rng.standard_normal((nblocks, bs, nkv, hd)), dt)
+    vc = rounded(rng.standard_normal((nblocks, bs, nkv, hd)), dt)
+    return kc, vc, bt
+
+
+def _ref_seq(q, kc, vc, bt_row, seq_len, scale, window, q_per_kv):
+    """q [q_len, nh, hd] for the last q_len positions; float64 reference."""
+    q_len, nh, hd = q.shape
+    bs = kc.shape[1]
+    j = np.arange(seq_len)
+    k = kc[bt_row[j // bs], j % bs].astype(np.float64)  # [L, nkv, hd]
+    v = vc[bt_row[j // bs], j % bs].astype(np.float64)
+    pos = seq_len - q_len + np.arange(q_len)
+    vis = j[None, :] <= pos[:, None]
+    if window > 0:
+        vis &= pos[:, None] - j[None, :] < window
+    out = np.zeros((q_len, nh, hd))
+    for h in range(nh):
+        s = q[:, h].astype(np.float64) @ k[:, h // q_per_kv].T * scale
+        s = np.where(vis, s, -np.inf)
+        p = np.exp(s - s.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        out[:, h] = p @ v[:, h // q_per_kv]
+    return out
+
+
+@pytest.mark.parametrize("nh,nkv,hd,bs,window,q_lens,ctx_lens", [
+    (4, 4, 64, 16, 0, [5, 17], [0, 0]),            # MHA, plain prefill, partial tiles
+    (8, 2, 64, 16, 0, [20, 1, 9], [7, 40, 16]),    # GQA 4, chunked prefill after context
+    (8, 1, 128, 32, 0, [33], [3]),                 # GQA 8, block size 32
+    (4, 1, 64, 16, 8, [30, 12], [0, 21]),          # sliding window
+    (2, 1, 80, 16, 0, [19], [6]),                  # head_dim 80 (padded to 128)
+    (4, 2, 64, 16, 37, [50, 3], [30, 70]),         # window with masked edge, full and diagonal tiles
+])
+def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens):
+    rng = np.random.default_rng(sum(q_lens) * hd + window)
+    seq_lens = [a + b for a, b in zip(q_lens, ctx_lens)]
+    kc, vc, bt = _setup(rng, q_lens, seq_lens, nkv, hd, bs)
+    T = sum(q_lens)
+    cu = np.concatenate([[0], np.cumsum(q_lens)])
+    q = rounded(rng.standard_normal((T, nh, hd)), DT)
+    out = poisoned((T, nh, hd), DT)
+    scale = hd ** -0.5
+    BM, BN = 16, 16
+    grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens))
+    attention.prefill_attention_kernel[grid](
+        make(q, DT), make(kc, DT), make(vc, DT), out, make(bt, "i32"), make(cu, "i32"), make(seq_lens, "i32"),
+        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window,
+        **attention.prefill_constexprs(hd, bs, BM, BN))
+    ref = np.concatenate([_ref_seq(q[cu[s]:cu[s + 1]], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
+                          for s in range(len(q_lens))])
+    assert rel_err(out.numpy(), ref) <= TOL
+
+
+@pytest.mark.parametrize("nh,nkv,hd,bs,window,seq_lens,psize", [
+    (4, 4, 64, 16, 0, [1, 37, 100], 32),        # MHA, several partitions, partition > seq
+    (8, 2, 64, 16, 0, [70, 5], 16),             # GQA 4
+    (16, 2, 128, 32, 0, [129, 64], 64),         # GQA 8, block size 32
+    (8, 2, 64, 16, 20, [90, 15], 32),           # sliding window (empty partitions)
+    (4, 2, 96, 16, 0, [41], 32),                # head_dim 96
+])
+def test_decode(nh, nkv, hd, bs, window, seq_lens, psize):
+    rng = np.random.default_rng(sum(seq_lens) * hd + window)
+    S = len(seq_lens)
+    kc, vc, bt = _setup(rng, [1] * S, seq_lens, nkv, hd, bs)
+    q = rounded(rng.standard_normal((S, nh, hd)), DT)
+    P = (max(seq_lens) + psize - 1) // psize
+    pacc = poisoned((S, nh, P, hd), "fp32")
+    pml = poisoned((S, nh, P, 2), "fp32")
+    out = poisoned((S, nh, hd), DT)
+    scale = hd ** -0.5
+    attention.decode_attention_partial_kernel[(S, nkv, P)](
+        make(q, DT), make(kc, DT), make(vc, DT), make(bt, "i32"), make(seq_lens, "i32"), pacc, pml,
+        scale, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, psize,
+        **attention.decode_constexprs(hd, bs, block_g=16, block_n=16))
+    attention.decode_attention_reduce_kernel[(S, nh)](pacc, pml, out, nh * hd, hd, nh, P,
+                                                      **attention.reduce_constexprs(hd, block_p=2))
+    ref = np.concatenate([_ref_seq(q[s:s + 1], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
+                          for s in range(S)])
+    assert rel_err(out.numpy(), ref) <= TOL

@@ -1,0 +1,272 @@
+"""Paged attention over a KV cache laid out [num_blocks, KV_BLOCK_SIZE, num_kv_heads, HEAD_DIM].
+
+Key/value token j of sequence s lives in physical block block_tables[s, j // KV_BLOCK_SIZE]
+at offset j % KV_BLOCK_SIZE. Every kernel gathers K/V one token row (HEAD_DIM contiguous
+elements) at a time, so BLOCK_N need not match the cache block size.
+
+prefill_attention_kernel   flash-attention forward (tiled, online softmax in base 2),
+                           causal, GQA, variable-length batch, optional sliding window.
+                           Queries of sequence s are rows cu_seqlens_q[s]..cu_seqlens_q[s+1]
+                           of q and are the LAST q_len positions of the sequence
+                           (ctx = seq_lens[s] - q_len earlier tokens are already cached),
+                           so chunked prefill over earlier context works.
+decode_attention_partial_kernel + decode_attention_reduce_kernel
+                           split-K flash decoding: one query token per sequence; the context
+                           is cut into partitions of partition_size tokens, one program per
+                           (sequence, kv head, partition) handles all q_per_kv query heads of
+                           that kv head (K/V read once per kv head), writes unnormalized
+                           partial (acc, max, sum); the reduce kernel merges partitions.
+
+Visibility: key j is seen by the query at position i iff j <= i and (window <= 0 or i - j < window).
+"""
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+
+
+@triton.jit
+def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i, l_i, acc, MASKED: tl.constexpr,
+                  HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
+    """One BLOCK_N tile of keys: gather K/V rows through the block table, online-softmax update."""
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    d = tl.arange(0, HEAD_P2)
+    dmask = d < HEAD_DIM
+    if MASKED:
+        nmask = offs_n < hi
+        blk = tl.load(bt + offs_n // KV_BLOCK_SIZE, mask=nmask, other=0).to(tl.int64)
+        kvmask = nmask[:, None] & dmask[None, :]
+    else:
+        blk = tl.load(bt + offs_n // KV_BLOCK_SIZE).to(tl.int64)
+        kvmask = dmask[None, :]
+    kv_off = (blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE)[:, None] * kv_row + d[None, :]
+    k = tl.load(k_base + kv_off, mask=kvmask, other=0.0)
+    qk = tl.dot(q, tl.trans(k)) * qk_scale
+    if MASKED:
+        vis = (offs_n[None, :] <= pos_q[:, None]) & (pos_q[:, None] - offs_n[None, :] < win) & nmask[None, :]
+        qk = tl.where(vis, qk, float("-inf"))
+    m_new = tl.maximum(m_i, tl.max(qk, 1))
+    p = tl.exp2(qk - m_new[:, None])
+    alpha = tl.exp2(m_i - m_new)
+    l_i = l_i * alpha + tl.sum(p, 1)
+    v = tl.load(v_base + kv_off, mask=kvmask, other=0.0)
+    acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+    return m_new, l_i, acc
+
+
+@triton.jit
+def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tables_ptr, cu_seqlens_q_ptr,
+                             seq_lens_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h, bt_stride,
+                             num_kv_heads, q_per_kv, window,
+                             HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
+                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    # grid = (cdiv(max_q_len, BLOCK_M), num_q_heads, num_seqs)
+    pid_m = tl.program_id(0)
+    head = tl.program_id(1)
+    seq = tl.program_id(2)
+    q_start = tl.load(cu_seqlens_q_ptr + seq)
+    q_len = tl.load(cu_seqlens_q_ptr + seq + 1) - q_start
+    if pid_m * BLOCK_M >= q_len:
+        return
+    seq_len = tl.load(seq_lens_ptr + seq)
+    ctx = seq_len - q_len
+    kv_head = head // q_per_kv
+
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    mmask = offs_m < q_len
+    pos_q = ctx + offs_m
+    d = tl.arange(0, HEAD_P2)
+    dmask = d < HEAD_DIM
+    tok = (q_start + offs_m).to(tl.int64)
+    q = tl.load(q_ptr + tok[:, None] * q_stride_t + head * q_stride_h + d[None, :],
+                mask=mmask[:, None] & dmask[None, :], other=0.0)
+
+    # keys [lo, hi): causal upper end of this query tile, lower end from the sliding window
+    hi = tl.minimum(seq_len, ctx + (pid_m + 1) * BLOCK_M)
+    win = tl.where(window > 0, window, 1 << 30)
+    lo = tl.maximum(ctx + pid_m * BLOCK_M - win + 1, 0)
+    lo = (lo // BLOCK_N) * BLOCK_N
+
+    # [lo, mid_lo): window edge (masked), [mid_lo, full_hi): every key visible to every query
+    # of the tile (no mask math), [full_hi, hi): the causal diagonal (masked)
+    full_hi = tl.maximum(((ctx + pid_m * BLOCK_M + 1) // BLOCK_N) * BLOCK_N, lo)
+    mid_lo = tl.minimum(tl.maximum(tl.cdiv(ctx + (pid_m + 1) * BLOCK_M - win, BLOCK_N) * BLOCK_N, lo), full_hi)
+
+    m_i = tl.full([BLOCK_M], -1.0e30, tl.float32)
+    l_i = tl.zeros([BLOCK_M], tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_P2], tl.float32)
+    qk_scale = scale * 1.4426950408889634
+    kv_row = num_kv_heads * HEAD_DIM
+    bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
+    kv_base_k = k_cache_ptr + kv_head * HEAD_DIM
+    kv_base_v = v_cache_ptr + kv_head * HEAD_DIM
+    for start_n in range(lo, mid_lo, BLOCK_N):
+        m_i, l_i, acc = _prefill_tile(q, kv_base_k, kv_base_v, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i,
+                                      l_i, acc, True, HEAD_DIM, HEAD_P2, KV_BLOCK_SIZE, BLOCK_N)
+    for start_n in range(mid_lo, full_hi, BLOCK_N):
+        m_i, l_i, acc = _prefill_tile(q, kv_base_k, kv_base_v, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i,
+                                      l_i, acc, False, HEAD_DIM, HEAD_P2, KV_BLOCK_SIZE, BLOCK_N)
+    for start_n in range(full_hi, hi, BLOCK_N):
+        m_i, l_i, acc = _prefill_tile(q, kv_base_k, kv_base_v, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i,
+                                      l_i, acc, True, HEAD_DIM, HEAD_P2, KV_BLOCK_SIZE, BLOCK_N)
+    l_i = tl.where(l_i > 0.0, l_i, 1.0)
+    acc = acc / l_i[:, None]
+    tl.store(out_ptr + tok[:, None] * o_stride_t + head * o_stride_h + d[None, :], acc.to(out_ptr.dtype.element_ty),
+             mask=mmask[:, None] & dmask[None, :])
+
+
+@triton.jit
+def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_tables_ptr, seq_lens_ptr, part_acc_ptr,
+                                    part_ml_ptr, scale, q_stride_t, q_stride_h, bt_stride, num_kv_heads, q_per_kv,
+                                    window, partition_size,
+                                    HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
+                                    BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr):
+    # grid = (num_seqs, num_kv_heads, num_partitions)
+    # part_acc [num_seqs, num_q_heads, num_partitions, HEAD_DIM] fp32 (unnormalized)
+    # part_ml  [num_seqs, num_q_heads, num_partitions, 2] fp32 (running max in log2 units, sum)
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    part = tl.program_id(2)
+    num_parts = tl.num_programs(2)
+    seq_len = tl.load(seq_lens_ptr + seq)
+    start = part * partition_size
+    end = tl.minimum(start + partition_size, seq_len)
+    win = tl.where(window > 0, window, 1 << 30)
+    start = tl.maximum(start, seq_len - win)
+
+    g = tl.arange(0, BLOCK_G)
+    gmask = g < q_per_kv
+    heads = kv_head * q_per_kv + g
+    d = tl.arange(0, HEAD_P2)
+    dmask = d < HEAD_DIM
+    q = tl.load(q_ptr + seq.to(tl.int64) * q_stride_t + heads[:, None] * q_stride_h + d[None, :],
+                mask=gmask[:, None] & dmask[None, :], other=0.0)
+
+    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
+    l_i = tl.zeros([BLOCK_G], tl.float32)
+    acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
+    qk_scale = scale * 1.4426950408889634
+    kv_row = num_kv_heads * HEAD_DIM
+    bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
+    for start_n in range(start, end, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        nmask = offs_n < end
+        blk = tl.load(bt + offs_n // KV_BLOCK_SIZE, mask=nmask, other=0).to(tl.int64)
+        slot = blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE
+        kv_off = slot[:, None] * kv_row + kv_head * HEAD_DIM + d[None, :]
+        kvmask = nmask[:, None] & dmask[None, :]
+        k = tl.load(k_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        qk = tl.where(nmask[None, :], qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        p = tl.exp2(qk - m_new[:, None])
+        alpha = tl.exp2(m_i - m_new)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
+
+    row = (seq * (num_kv_heads * q_per_kv) + heads).to(tl.int64) * num_parts + part
+    tl.store(part_acc_ptr + row[:, None] * HEAD_DIM + d[None, :], acc, mask=gmask[:, None] & dmask[None, :])
+    tl.store(part_ml_ptr + row * 2, m_i, mask=gmask)
+    tl.store(part_ml_ptr + row * 2 + 1, l_i, mask=gmask)
+
+
+@triton.jit
+def decode_attention_reduce_kernel(part_acc_ptr, part_ml_ptr, out_ptr, o_stride_t, o_stride_h, num_q_heads,
+                                   num_parts, HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr,
+                                   BLOCK_P: tl.constexpr):
+    # grid = (num_seqs, num_q_heads)
+    seq = tl.program_id(0)
+    head = tl.program_id(1)
+    base = (seq * num_q_heads + head).to(tl.int64) * num_parts
+    d = tl.arange(0, HEAD_P2)
+    dmask = d < HEAD_DIM
+    m_run = tl.max(tl.full([BLOCK_P], -1.0e30, tl.float32), 0)
+    l_run = tl.sum(tl.zeros([BLOCK_P], tl.float32), 0)
+    acc = tl.zeros([HEAD_P2], tl.float32)
+    for p0 in range(0, num_parts, BLOCK_P):
+        p = p0 + tl.arange(0, BLOCK_P)
+        pmask = p < num_parts
+        m = tl.load(part_ml_ptr + (base + p) * 2, mask=pmask, other=-1.0e30)
+        l = tl.load(part_ml_ptr + (base + p) * 2 + 1, mask=pmask, other=0.0)
+        a = tl.load(part_acc_ptr + (base + p)[:, None] * HEAD_DIM + d[None, :], mask=pmask[:, None] & dmask[None, :],
+                    other=0.0)
+        m_new = tl.maximum(m_run, tl.max(m, 0))
+        alpha = tl.exp2(m_run - m_new)
+        w = tl.exp2(m - m_new)
+        l_run = l_run * alpha + tl.sum(w * l, 0)
+        acc = acc * alpha + tl.sum(w[:, None] * a, 0)
+        m_run = m_new
+    l_run = tl.where(l_run > 0.0, l_run, 1.0)
+    tl.store(out_ptr + seq.to(tl.int64) * o_stride_t + head * o_stride_h + d, (acc / l_run).to(out_ptr.dtype.element_ty),
+             mask=dmask)
+
+
+def _p2(n):
+    return 1 << (max(int(n), 1) - 1).bit_length()
+
+
+def prefill_constexprs(head_dim, kv_block_size, block_m, block_n):
+    return {"HEAD_DIM": head_dim, "HEAD_P2": _p2(head_dim), "KV_BLOCK_SIZE": kv_block_size, "BLOCK_M": block_m,
+            "BLOCK_N": block_n}
+
+
+def decode_constexprs(head_dim, kv_block_size, block_g=16, block_n=64):
+    return {"HEAD_DIM": head_dim, "HEAD_P2": _p2(head_dim), "KV_BLOCK_SIZE": kv_block_size, "BLOCK_G": block_g,
+            "BLOCK_N": block_n}
+
+
+def reduce_constexprs(head_dim, block_p=16):
+    return {"HEAD_DIM": head_dim, "HEAD_P2": _p2(head_dim), "BLOCK_P": block_p}
+
+
+_PREFILL_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "out_ptr", "block_tables_ptr", "cu_seqlens_q_ptr",
+                "seq_lens_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
+                "num_kv_heads", "q_per_kv", "window"]
+_DECODE_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr",
+               "part_ml_ptr", "scale", "q_stride_t", "q_stride_h", "bt_stride", "num_kv_heads", "q_per_kv", "window",
+               "partition_size"]
+_REDUCE_SIG = ["part_acc_ptr", "part_ml_ptr", "out_ptr", "o_stride_t", "o_stride_h", "num_q_heads", "num_parts"]
+_INT = {"scale": "fp32"}
+
+
+def _sig(names, act, extra):
+    s = {}
+    for n in names:
+        if n.endswith("_ptr"):
+            s[n] = {"block_tables_ptr": "*i32", "cu_seqlens_q_ptr": "*i32", "seq_lens_ptr": "*i32",
+                    "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32"}.get(n, act)
+        else:
+            s[n] = _INT.get(n, "i32")
+    for n in extra:
+        s[n] = "constexpr"
+    return s
+
+
+SPECS = []
+for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
+    for _hd in (64, 128, 80, 96, 256):
+        for _bs in (16, 32):
+            # prefill tiles (BLOCK_M, BLOCK_N, warps, stages), best of a sweep on H100 at T=4096
+            # (kernels/bench/tune_attention.py): 64x64 for hd <= 128 (hd 128: 128x128 w8 s3 is 7%
+            # faster on sm90 but spills on sm80), 64x32 for hd 256 (register budget)
+            _bm, _bn, _nw, _ns = {64: (64, 64, 4, 2), 256: (64, 32, 4, 2)}.get(_hd, (64, 64, 4, 3))
+            SPECS.append({
+                "name": f"prefill_attention_{_dt}_d{_hd}_bs{_bs}", "fn": prefill_attention_kernel,
+                "signature": _sig(_PREFILL_SIG, _p, ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_M", "BLOCK_N"]),
+                "constexprs": prefill_constexprs(_hd, _bs, _bm, _bn), "num_warps": _nw, "num_stages": _ns,
+                "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"],
+            })
+            SPECS.append({
+                "name": f"decode_attention_partial_{_dt}_d{_hd}_bs{_bs}", "fn": decode_attention_partial_kernel,
+                "signature": _sig(_DECODE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"]),
+                "constexprs": decode_constexprs(_hd, _bs), "num_warps": 4, "num_stages": 2,
+                "div16": ["q_stride_t", "q_stride_h"],
+            })
+        SPECS.append({
+            "name": f"decode_attention_reduce_{_dt}_d{_hd}", "fn": decode_attention_reduce_kernel,
+            "signature": _sig(_REDUCE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "BLOCK_P"]),
+            "constexprs": reduce_constexprs(_hd), "num_warps": 4, "num_stages": 1,
+            "div16": ["o_stride_t", "o_stride_h"],
+        })

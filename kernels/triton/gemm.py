@@ -1,0 +1,198 @@
+"""Linear layers: out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]), fp32 accumulate.
+
+W is stored as in checkpoints (out_features x in_features, K contiguous). All kernels take
+row strides so x/out may be views; has_bias is a runtime flag (bias_ptr is ignored when 0).
+
+gemv_splitk_kernel     decode / skinny (M <= BLOCK_M, 16..64): each program streams a BLOCK_N x k_per_split
+                       slab of W once; with splits > 1 it writes fp32 partials to ws
+                       [splits, M, N] and splitk_reduce_kernel sums them (+ bias), which keeps
+                       the result deterministic (no atomics).
+matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on sm90 a plain
+                       tl.dot with num_stages >= 3 lowers to wgmma.
+matmul_persistent_kernel
+                       the same tile loop run by a fixed number of programs (one per SM),
+                       each walking tiles pid, pid + grid, ...
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
+                       k_per_split, has_bias,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # grid = (cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K
+    pid_n = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    splits = tl.num_programs(1)
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    mmask = offs_m < M
+    nmask = offs_n < N
+    k_lo = pid_k * k_per_split
+    k_hi = tl.minimum(k_lo + k_per_split, K)
+    x_rows = x_ptr + offs_m[:, None].to(tl.int64) * x_stride
+    w_rows = w_ptr + offs_n[:, None].to(tl.int64) * w_stride
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for k0 in range(k_lo, k_hi, BLOCK_K):
+        kk = k0 + offs_k
+        kmask = kk < k_hi
+        w = tl.load(w_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
+        x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
+        acc = tl.dot(x, tl.trans(w), acc)
+    omask = mmask[:, None] & nmask[None, :]
+    if splits > 1:
+        ws = ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :]
+        tl.store(ws, acc, mask=omask)
+    else:
+        if has_bias:
+            acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
+        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
+                 acc.to(out_ptr.dtype.element_ty), mask=omask)
+
+
+@triton.jit
+def splitk_reduce_kernel(ws_ptr, bias_ptr, out_ptr, M, N, splits, out_stride, has_bias, BLOCK: tl.constexpr):
+    # grid = (M, cdiv(N, BLOCK))
+    m = tl.program_id(0)
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    acc = tl.zeros([BLOCK], tl.float32)
+    for s in range(0, splits):
+        acc += tl.load(ws_ptr + (s * M + m).to(tl.int64) * N + offs, mask=mask, other=0.0)
+    if has_bias:
+        acc += tl.load(bias_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    tl.store(out_ptr + m.to(tl.int64) * out_stride + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _tile_mma(x_ptr, w_ptr, M, N, K, x_stride, w_stride, pid_m, pid_n,
+              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    # clamp rows instead of masking them: out-of-range rows are computed but never stored
+    rm = tl.where(offs_m < M, offs_m, 0).to(tl.int64)
+    rn = tl.where(offs_n < N, offs_n, 0).to(tl.int64)
+    x_ptrs = x_ptr + rm[:, None] * x_stride + offs_k[None, :]
+    w_ptrs = w_ptr + rn[:, None] * w_stride + offs_k[None, :]
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        kmask = (k0 + offs_k) < K
+        x = tl.load(x_ptrs, mask=kmask[None, :], other=0.0)
+        w = tl.load(w_ptrs, mask=kmask[None, :], other=0.0)
+        acc = tl.dot(x, tl.trans(w), acc)
+        x_ptrs += BLOCK_K
+        w_ptrs += BLOCK_K
+    return acc
+
+
+@triton.jit
+def _store_tile(acc, bias_ptr, out_ptr, M, N, out_stride, has_bias, pid_m, pid_n,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = offs_n < N
+    if has_bias:
+        acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
+    ptrs = out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :]
+    tl.store(ptrs, acc.to(out_ptr.dtype.element_ty), mask=(offs_m < M)[:, None] & nmask[None, :])
+
+
+@triton.jit
+def _tile_coords(tile, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
+    # grouped order: GROUP_M row-tiles share each column of W while it is hot in L2
+    num_m = tl.cdiv(M, BLOCK_M)
+    num_n = tl.cdiv(N, BLOCK_N)
+    per_group = GROUP_M * num_n
+    group = tile // per_group
+    first_m = group * GROUP_M
+    group_size = tl.minimum(num_m - first_m, GROUP_M)
+    pid_m = first_m + (tile % per_group) % group_size
+    pid_n = (tile % per_group) // group_size
+    return pid_m, pid_n
+
+
+@triton.jit
+def matmul_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride, has_bias,
+                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
+    # grid = (cdiv(M, BLOCK_M) * cdiv(N, BLOCK_N),)
+    pid_m, pid_n = _tile_coords(tl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
+    acc = _tile_mma(x_ptr, w_ptr, M, N, K, x_stride, w_stride, pid_m, pid_n, BLOCK_M, BLOCK_N, BLOCK_K)
+    _store_tile(acc, bias_ptr, out_ptr, M, N, out_stride, has_bias, pid_m, pid_n, BLOCK_M, BLOCK_N)
+
+
+@triton.jit
+def matmul_persistent_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride, has_bias,
+                             BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                             GROUP_M: tl.constexpr):
+    # grid = (min(num_SMs, num_tiles),)
+    num_tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
+    for tile in range(tl.program_id(0), num_tiles, tl.num_programs(0)):
+        pid_m, pid_n = _tile_coords(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+        acc = _tile_mma(x_ptr, w_ptr, M, N, K, x_stride, w_stride, pid_m, pid_n, BLOCK_M, BLOCK_N, BLOCK_K)
+        _store_tile(acc, bias_ptr, out_ptr, M, N, out_stride, has_bias, pid_m, pid_n, BLOCK_M, BLOCK_N)
+
+
+_GEMV_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "ws_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride",
+             "k_per_split", "has_bias", "BLOCK_M", "BLOCK_N", "BLOCK_K"]
+_MM_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride", "has_bias",
+           "BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
+
+
+def _sig(names, act):
+    s = {}
+    for n in names:
+        if n == "ws_ptr":
+            s[n] = "*fp32"
+        elif n.endswith("_ptr"):
+            s[n] = act
+        elif n.startswith("BLOCK_") or n == "GROUP_M":
+            s[n] = "constexpr"
+        else:
+            s[n] = "i32"
+    return s
+
+
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for the GEMV / skinny GEMM (M <= BLOCK_M)
+GEMV_CONFIGS = [(16, 16, 512, 4, 4), (16, 32, 256, 4, 4), (16, 64, 128, 4, 4), (16, 32, 512, 8, 3),
+                (32, 64, 128, 4, 4), (64, 64, 128, 4, 4), (64, 128, 64, 4, 4)]
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages, archs)
+MATMUL_CONFIGS = [
+    (128, 256, 64, 8, 3, [90]),
+    (128, 128, 64, 8, 4, [90]),
+    (128, 128, 64, 4, 3, None),
+    (128, 128, 32, 4, 4, None),
+    (64, 128, 64, 4, 4, None),
+    (128, 64, 64, 4, 4, None),
+    (64, 64, 64, 4, 4, None),
+]
+
+SPECS = []
+for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
+    for _bm, _bn, _bk, _nw, _ns in GEMV_CONFIGS:
+        SPECS.append({
+            "name": f"gemv_splitk_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_splitk_kernel,
+            "signature": _sig(_GEMV_SIG, _p),
+            "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
+            "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+        })
+    SPECS.append({
+        "name": f"splitk_reduce_{_dt}", "fn": splitk_reduce_kernel,
+        "signature": {"ws_ptr": "*fp32", "bias_ptr": _p, "out_ptr": _p, "M": "i32", "N": "i32", "splits": "i32",
+                      "out_stride": "i32", "has_bias": "i32", "BLOCK": "constexpr"},
+        "constexprs": {"BLOCK": 1024}, "num_warps": 4, "num_stages": 1, "div16": ["N", "out_stride"],
+    })
+    for _bm, _bn, _bk, _nw, _ns, _archs in MATMUL_CONFIGS:
+        for _kind, _fn in (("matmul", matmul_kernel), ("matmul_persistent", matmul_persistent_kernel)):
+            _s = {
+                "name": f"{_kind}_{_dt}_{_bm}x{_bn}x{_bk}_w{_nw}_s{_ns}", "fn": _fn,
+                "signature": _sig(_MM_SIG, _p),
+                "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk, "GROUP_M": 8},
+                "num_warps": _nw, "num_stages": _ns,
+                "div16": ["K", "x_stride", "w_stride", "out_stride"],
+            }
+            if _archs:
+                _s["archs"] = _archs
+            SPECS.append(_s)

@@ -1,0 +1,94 @@
+"""RMSNorm kernels.
+
+    out = x * rsqrt(mean(x^2) + eps) * w            (over the last dim, math in fp32)
+
+Three kernels:
+  rms_norm_kernel           one row per program, whole row held in registers (N <= BLOCK_N)
+  rms_norm_residual_kernel  residual += x (rounded to the storage dtype, written back in
+                            place), then out = rmsnorm(residual) * w -- the usual pre-norm
+                            "add & norm" of a decoder layer
+  rms_norm_heads_kernel     per-head norm (Qwen3 q_norm / k_norm): rows of HEAD_DIM inside a
+                            token row with an arbitrary token stride, in place allowed
+"""
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def rms_norm_kernel(x_ptr, w_ptr, out_ptr, x_stride, out_stride, N, eps, BLOCK_N: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK_N)
+    mask = cols < N
+    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    inv_rms = tl.rsqrt(tl.sum(x * x, axis=0) / N + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    y = x * inv_rms * w
+    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_stride, out_stride, N, eps,
+                             BLOCK_N: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK_N)
+    mask = cols < N
+    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    # the sum is added in fp32, rounded once to the storage dtype, and the norm is taken of
+    # the rounded value: the same numbers a framework computing in bf16 tensors would see.
+    h = (x + r).to(residual_ptr.dtype.element_ty)
+    tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
+    h = h.to(tl.float32)
+    inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    y = h * inv_rms * w
+    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def rms_norm_heads_kernel(x_ptr, w_ptr, out_ptr, x_stride, out_stride, num_heads, eps,
+                          HEAD_DIM: tl.constexpr, BLOCK_HEADS: tl.constexpr):
+    # grid = (tokens, cdiv(num_heads, BLOCK_HEADS)); head h of token t starts at
+    # x_ptr + t * x_stride + h * HEAD_DIM.
+    tok = tl.program_id(0).to(tl.int64)
+    heads = tl.program_id(1) * BLOCK_HEADS + tl.arange(0, BLOCK_HEADS)
+    dims = tl.arange(0, HEAD_DIM)
+    mask = (heads < num_heads)[:, None]
+    offs = heads[:, None] * HEAD_DIM + dims[None, :]
+    x = tl.load(x_ptr + tok * x_stride + offs, mask=mask, other=0.0).to(tl.float32)
+    inv_rms = tl.rsqrt(tl.sum(x * x, axis=1) / HEAD_DIM + eps)
+    w = tl.load(w_ptr + dims).to(tl.float32)
+    y = x * inv_rms[:, None] * w[None, :]
+    tl.store(out_ptr + tok * out_stride + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+# ---------------------------------------------------------------------------------------
+# AOT specializations. Pointers are assumed 16-byte aligned; ints listed in "div16" are
+# promised to be multiples of 16 (the C++ launcher checks and falls back otherwise).
+_DT = {"bf16": "*bf16", "fp16": "*fp16"}
+SPECS = []
+for _dt, _p in _DT.items():
+    for _bn, _nw in ((1024, 4), (2048, 8), (4096, 8), (8192, 16), (16384, 16)):
+        SPECS.append({
+            "name": f"rms_norm_{_dt}_n{_bn}", "fn": rms_norm_kernel,
+            "signature": {"x_ptr": _p, "w_ptr": _p, "out_ptr": _p, "x_stride": "i32", "out_stride": "i32",
+                          "N": "i32", "eps": "fp32", "BLOCK_N": "constexpr"},
+            "constexprs": {"BLOCK_N": _bn}, "num_warps": _nw, "num_stages": 1,
+            "div16": ["x_stride", "out_stride", "N"],
+        })
+        SPECS.append({
+            "name": f"rms_norm_residual_{_dt}_n{_bn}", "fn": rms_norm_residual_kernel,
+            "signature": {"x_ptr": _p, "residual_ptr": _p, "w_ptr": _p, "out_ptr": _p, "x_stride": "i32",
+                          "res_stride": "i32", "out_stride": "i32", "N": "i32", "eps": "fp32",
+                          "BLOCK_N": "constexpr"},
+            "constexprs": {"BLOCK_N": _bn}, "num_warps": _nw, "num_stages": 1,
+            "div16": ["x_stride", "res_stride", "out_stride", "N"],
+        })
+    for _hd in (64, 128, 256):
+        SPECS.append({
+            "name": f"rms_norm_heads_{_dt}_d{_hd}", "fn": rms_norm_heads_kernel,
+            "signature": {"x_ptr": _p, "w_ptr": _p, "out_ptr": _p, "x_stride": "i32", "out_stride": "i32",
+                          "num_heads": "i32", "eps": "fp32", "HEAD_DIM": "constexpr", "BLOCK_HEADS": "constexpr"},
+            "constexprs": {"HEAD_DIM": _hd, "BLOCK_HEADS": 8}, "num_warps": 4, "num_stages": 1,
+            "div16": ["x_stride", "out_stride"],
+        })
