@@ -52,18 +52,19 @@ BpeModel::BpeModel(const json& m) {
     const json& ms = m["merges"];
     merges_.reserve(ms.size() * 2);
     int32_t rank = 0;
+    std::string joined;
     for (auto& e : ms) {
-      std::string a, b;
+      std::string_view a, b;
       if (e.is_string()) {
-        const std::string& s = e.get_ref<const std::string&>();
+        std::string_view s = e.get_ref<const std::string&>();
         size_t sp = s.find(' ');
         TRITIUM_CHECK(sp != std::string::npos && s.find(' ', sp + 1) == std::string::npos,
                       "tokenizer.json: model merge ", rank + 1, " \"", s, "\" is not \"a b\"");
         a = s.substr(0, sp);
         b = s.substr(sp + 1);
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-        a = e[0].get<std::string>();
-        b = e[1].get<std::string>();
+        a = e[0].get_ref<const std::string&>();
+        b = e[1].get_ref<const std::string&>();
       } else {
         throw Error(str_cat("tokenizer.json: model merge ", rank + 1, " is neither \"a b\" nor [\"a\", \"b\"]"));
       }
@@ -71,8 +72,10 @@ BpeModel::BpeModel(const json& m) {
       TRITIUM_CHECK(ia != vocab_.end() && ib != vocab_.end(), "tokenizer.json: model merge ", rank + 1,
                     " uses a token that is not in the vocab");
       TRITIUM_CHECK(b.size() >= plen, "tokenizer.json: model merge ", rank + 1, " is shorter than the subword prefix");
-      auto in = vocab_.find(a + b.substr(plen));
-      TRITIUM_CHECK(in != vocab_.end(), "tokenizer.json: model merge ", rank + 1, " makes \"", a + b.substr(plen),
+      joined.assign(a);
+      joined.append(b.substr(plen));
+      auto in = vocab_.find(std::string_view(joined));
+      TRITIUM_CHECK(in != vocab_.end(), "tokenizer.json: model merge ", rank + 1, " makes \"", joined,
                     "\" which is not in the vocab");
       uint64_t key = (static_cast<uint64_t>(ia->second) << 32) | static_cast<uint32_t>(ib->second);
       merges_.emplace(key, std::make_pair(rank, in->second));

@@ -181,13 +181,17 @@ bool is_punctuation(char32_t c) {
 }
 
 namespace {
+// GPT-2's alphabet: printable bytes stand for themselves, the other 68 take 256, 257, ...
 struct ByteMaps {
   std::array<char32_t, 256> b2c{};
+  std::array<int16_t, 324> c2b{};
   ByteMaps() {
+    c2b.fill(-1);
     int n = 0;
     for (int b = 0; b < 256; ++b) {
       bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       b2c[b] = keep ? static_cast<char32_t>(b) : static_cast<char32_t>(256 + n++);
+      c2b[b2c[b]] = static_cast<int16_t>(b);
     }
   }
 };
@@ -199,21 +203,7 @@ const ByteMaps& byte_maps() {
 
 char32_t byte_to_char(uint8_t b) { return byte_maps().b2c[b]; }
 
-int char_to_byte(char32_t c) {
-  if (c < 256) {
-    bool keep = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
-    return keep ? static_cast<int>(c) : -1;
-  }
-  if (c < 256 + 68) {
-    // Chars 256.. map, in order, to the bytes that are not kept as themselves.
-    int n = static_cast<int>(c) - 256;
-    for (int b = 0; b < 256; ++b) {
-      if (byte_maps().b2c[b] == c) return b;
-    }
-    (void)n;
-  }
-  return -1;
-}
+int char_to_byte(char32_t c) { return c < 324 ? byte_maps().c2b[c] : -1; }
 
 // ---------------------------------------------------------------------------------------
 // Regex

@@ -32,7 +32,7 @@ size_t utf8_incomplete_tail(std::string_view s);
 bool is_whitespace(char32_t c);
 // Rust char::is_numeric (general categories Nd, Nl, No).
 bool is_numeric(char32_t c);
-// Rust char::is_alphanumeric (approximated: L*, Nl, Nd, No, plus Mn/Mc letters are not included).
+// Rust char::is_alphanumeric, approximated by general categories L* and N*.
 bool is_alphanumeric(char32_t c);
 // `\w` of Rust's regex crate (Unicode word characters).
 bool is_word_char(char32_t c);
