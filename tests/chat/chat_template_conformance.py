@@ -135,6 +135,8 @@ def main():
                 continue_final_message=c.get("continue_final_message", False), tokenize=False, **kwargs))
             counts[compare(f"{pkg}/{c['name']}", ref, g, failures)] += 1
         total_ok += counts["ok"]
+        if counts["ok"] < 20:
+            failures.append(f"{pkg}: only {counts['ok']} conversations rendered identically (need >= 20 per template)")
         summary.append(f"{pkg:12s} {len(cases):3d} conversations: {counts['ok']} identical, "
                        f"{counts['error-agree']} both raise, {counts['mismatch']} mismatches")
 
