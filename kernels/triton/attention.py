@@ -246,7 +246,7 @@ def _sig(names, act, extra):
 
 SPECS = []
 for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
-    for _hd in (64, 128, 80, 96, 256):
+    for _hd in (64, 128, 80, 96, 256, 16, 32):  # 16, 32: the small golden-test models
         for _bs in (16, 32):
             # prefill tiles (BLOCK_M, BLOCK_N, warps, stages), best of a sweep on H100 at T=4096
             # (kernels/bench/tune_attention.py): 64x64 for hd <= 128 (hd 128: 128x128 w8 s3 is 7%

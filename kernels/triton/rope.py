@@ -95,7 +95,8 @@ def rope_constexprs(head_dim, rot_dim, is_neox, block_h=8):
 
 SPECS = []
 for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
-    for _hd, _rot in ((64, 64), (128, 128), (80, 80), (96, 96), (256, 256), (128, 64), (64, 32)):
+    # 16 and 32: the small golden-test models (tests/fixtures/golden)
+    for _hd, _rot in ((64, 64), (128, 128), (80, 80), (96, 96), (256, 256), (128, 64), (64, 32), (16, 16), (32, 32)):
         for _neox in (True, False):
             _lay = "neox" if _neox else "gptj"
             _rn = "" if _rot == _hd else f"_r{_rot}"

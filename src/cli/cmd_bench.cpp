@@ -16,6 +16,9 @@
 #include "core/thread_pool.h"
 #include "engine/generator.h"
 #include "ops/ops.h"
+#ifdef TRITIUM_HAVE_CUDA
+#include "backends/cuda/driver.h"
+#endif
 
 namespace tritium::cli {
 namespace {
@@ -34,6 +37,27 @@ double measure_copy_bandwidth() {
     best = std::max(best, 2.0 * double(n) / dt);
   }
   return best;
+}
+
+// Device copy bandwidth (bytes read + written per second): the roofline's denominator.
+double measure_device_bandwidth(Device dev) {
+  if (dev.is_cpu()) return measure_copy_bandwidth();
+#ifdef TRITIUM_HAVE_CUDA
+  const int64_t n = int64_t(1) << 30;
+  Tensor a = Tensor::empty({n}, DType::U8, dev), b = Tensor::empty({n}, DType::U8, dev);
+  cuda::memcpy_dtod(b.data(), a.data(), size_t(n), dev.index);  // warm-up
+  cuda::synchronize(dev.index);
+  double best = 0;
+  for (int r = 0; r < 5; ++r) {
+    double t0 = now_s();
+    for (int i = 0; i < 4; ++i) cuda::memcpy_dtod_async(b.data(), a.data(), size_t(n), cuda::current_stream(dev.index));
+    cuda::synchronize(dev.index);
+    best = std::max(best, 4.0 * 2.0 * double(n) / (now_s() - t0));
+  }
+  return best;
+#else
+  throw Error("built without CUDA");
+#endif
 }
 
 struct DecodeArgs {
@@ -68,7 +92,7 @@ void run_decode(const DecodeArgs& a) {
   double kv_bytes = double(a.batch) * ctx * 2.0 * double(s.num_layers * s.num_kv_heads * s.head_dim) *
                     double(dtype_size(model->compute_dtype()));
   double bytes = double(model->weight_bytes()) + kv_bytes;
-  double bw = measure_copy_bandwidth();
+  double bw = measure_device_bandwidth(model->device());
   double roofline_tok_s = double(a.batch) * bw / bytes;
   std::string device = model->device().str();
   std::string name = a.model.synthetic.empty() ? a.model.model_dir : a.model.synthetic;

@@ -5,6 +5,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#ifdef TRITIUM_HAVE_CUDA
+#include "backends/cuda/cuda_ops.h"
+#endif
 
 namespace tritium::cli {
 
@@ -63,7 +66,13 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
     if (!d) throw Error("--dtype: unknown dtype '" + a.dtype + "' (float32, bfloat16, float16)");
     o.compute_dtype = *d;
   }
-  if (!o.device.is_cpu()) throw Error("--device " + a.device + ": the CUDA backend is not available in this build yet");
+  if (o.device.is_cuda()) {
+#ifdef TRITIUM_HAVE_CUDA
+    cuda::init_backend(o.device.index);
+#else
+    throw Error("--device " + a.device + ": this tritium was built without the CUDA backend (cmake -DTRITIUM_CUDA=ON)");
+#endif
+  }
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
   if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");
   return Model::load(a.model_dir, o);

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include "core/error.h"
+#ifdef TRITIUM_HAVE_CUDA
+#include "backends/cuda/cuda_ops.h"
+#endif
 #include "model/model.h"
 
 namespace tritium::cli {
@@ -22,7 +25,13 @@ EngineConfig EngineArgs::config() const {
   c.enable_prefix_caching = !no_prefix_caching;
   c.seed = uint64_t(seed);
   if (c.model_dir.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
-  if (c.device != "cpu") throw Error("--device " + c.device + ": the CUDA backend is not wired into the engine yet");
+  if (Device dev = Device::parse(c.device); dev.is_cuda()) {
+#ifdef TRITIUM_HAVE_CUDA
+    cuda::init_backend(dev.index);
+#else
+    throw Error("--device " + c.device + ": this tritium was built without the CUDA backend (cmake -DTRITIUM_CUDA=ON)");
+#endif
+  }
   return c;
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/half.h"
+#include "core/thread_pool.h"
 
 namespace tritium {
 
@@ -239,6 +240,17 @@ void Tensor::copy_from(const Tensor& src) {
       return;
     }
     TRITIUM_CHECK(is_contiguous(), "copy_from with conversion needs a contiguous destination");
+    if (src.is_contiguous()) {
+      // Contiguous conversion (weights on upload): threaded, no index arithmetic.
+      const size_t ses = dtype_size(src.dtype_);
+      parallel_for(n, 1 << 16, [&](int64_t b, int64_t e) {
+        Tensor flat = Tensor::from_blob(static_cast<char*>(src.data_) + b * int64_t(ses), {e - b}, src.dtype_,
+                                        src.device_, nullptr);
+        for (int64_t i = b; i < e; ++i)
+          store_from_float(static_cast<char*>(data_) + i * es, dtype_, load_as_float(flat, i - b));
+      });
+      return;
+    }
     for (int64_t i = 0; i < n; ++i) store_from_float(static_cast<char*>(data_) + i * es, dtype_, load_as_float(src, i));
     return;
   }

@@ -98,12 +98,15 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
 
 static Tensor to_f32_host(const Tensor& t) { return t.dtype() == DType::F32 ? t : t.to(DType::F32); }
 
+
 std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, const LoadOptions& opts) {
   std::unique_ptr<Model> m(new Model());
   m->spec_ = spec;
   m->device_ = opts.device;
   m->compute_dtype_ = opts.compute_dtype.value_or(opts.device.is_cpu() ? DType::F32 : DType::BF16);
   TRITIUM_CHECK(!opts.device.is_cpu() || m->compute_dtype_ == DType::F32, "the CPU backend computes in float32");
+  TRITIUM_CHECK(opts.device.is_cpu() || m->compute_dtype_ == DType::BF16 || m->compute_dtype_ == DType::F16,
+                "the ", opts.device.str(), " backend computes in bfloat16 or float16, not ", dtype_name(m->compute_dtype_));
   const bool cpu = opts.device.is_cpu();
   auto expected = expected_tensors(spec);
   std::map<std::string, Shape> shapes(expected.begin(), expected.end());
@@ -127,15 +130,18 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
     m->weight_bytes_ += int64_t(t.nbytes());
     return t;
   };
-  // Small vectors (norms, biases) are kept in F32 on the CPU; matrices stay zero-copy.
+  // CPU: small vectors (norms, biases) are kept in F32; matrices stay zero-copy in their
+  // checkpoint dtype. GPU: every weight, 1-D ones included, is converted on the host to the
+  // compute dtype (BF16/F16) before upload: the CUDA kernels take one element type for
+  // activations, weights, norm weights and biases (src/backends/cuda/cuda_ops.h).
   auto vec = [&](const std::string& name) {
     Tensor t = fetch(name);
     if (cpu) return to_f32_host(t);
-    return t.to(m->compute_dtype_ == DType::F32 ? DType::F32 : t.dtype()).to(opts.device);
+    return t.to(m->compute_dtype_).to(opts.device);
   };
   auto mat = [&](const std::string& name) {
     Tensor t = fetch(name);
-    return cpu ? t : t.to(opts.device);
+    return cpu ? t : t.to(m->compute_dtype_).to(opts.device);
   };
   m->embed_ = mat("model.embed_tokens.weight");
   for (int64_t l = 0; l < spec.num_layers; ++l) {

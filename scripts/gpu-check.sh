@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# GPU check, run on the lent GPU machine from the repository root, with a build directory
+# built on the development machine and carried along:
+#   scripts/gpu-check.sh [BUILD_DIR]        (default: build)
+# Build on the dev machine with -DTRITIUM_EMBED_KERNELS=OFF to keep BUILD_DIR small (the
+# tests then read kernels/pack of the carried working tree).
+# 1. Rebuilds the kernel pack if a kernel source changed (python3 kernels/build.py) and, when
+#    it did, puts the new pack into $OUT/pack.tar.gz (split into 15 MiB parts if larger).
+#    The tests use kernels/pack through TRITIUM_KERNEL_DIR (USE_EMBEDDED=1: the pack
+#    embedded in the binaries instead).
+# 2. Runs the `gpu` tests (ctest -L gpu; falls back to running the gpu test executables
+#    directly if ctest cannot read its test lists on this machine).
+# 3. Runs the benchmarks (BENCHMARKS below) if BUILD_DIR/tritium has a `bench` command.
+# Prints a short table last. Exit status: 0 when every step passed.
+# Environment: OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
+# default nproc), TRITIUM_KERNEL_DIR (force a pack directory), USE_EMBEDDED=1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+JOBS=${JOBS:-$(nproc)}
+SUMMARY=()   # "step|status|seconds|detail"
+FAILED=0
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+record() {  # step status t0 detail
+  SUMMARY+=("$1|$2|$(elapsed "$3")|$4")
+  [ "$2" = "FAIL" ] && FAILED=1
+  return 0
+}
+section() { printf '\n==== %s ====\n' "$*"; }
+
+section "machine"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader || true
+else
+  echo "nvidia-smi not found"
+fi
+python3 -c "import triton; print('triton', triton.__version__)" 2>/dev/null || echo "triton: not importable"
+if [ ! -d "$BUILD" ]; then
+  echo "gpu-check: build directory '$BUILD' not found (build on the dev machine and carry it)" >&2
+  exit 2
+fi
+
+# ---- 1. kernel pack ------------------------------------------------------------------------
+section "kernel pack"
+t0=$(now)
+if ! python3 -c "import triton" 2>/dev/null; then
+  record "kernel pack" "SKIP" "$t0" "no triton here: using the embedded pack"
+elif python3 kernels/build.py --check; then
+  record "kernel pack" "OK" "$t0" "up to date"
+else
+  echo "gpu-check: rebuilding the kernel pack with $JOBS jobs"
+  if python3 kernels/build.py --jobs "$JOBS"; then
+    detail="rebuilt"
+    if [ -n "${OUT:-}" ]; then
+      # Files come back from $OUT only up to 16 MiB each: gzip, and split if still too big.
+      mkdir -p "$OUT"
+      tar -czf "$OUT/pack.tar.gz" -C kernels pack
+      if [ "$(stat -c %s "$OUT/pack.tar.gz")" -gt $((15 * 1024 * 1024)) ]; then
+        split -b 15m -d "$OUT/pack.tar.gz" "$OUT/pack.tar.gz.part" && rm "$OUT/pack.tar.gz"
+        detail="rebuilt -> \$OUT/pack.tar.gz.part* (cat them | tar -xzf - -C kernels; commit)"
+      else
+        detail="rebuilt -> \$OUT/pack.tar.gz (rm -rf kernels/pack; tar -xzf pack.tar.gz -C kernels; commit)"
+      fi
+    fi
+    record "kernel pack" "OK" "$t0" "$detail"
+  else
+    record "kernel pack" "FAIL" "$t0" "python3 kernels/build.py failed (see above)"
+  fi
+fi
+# Test the working tree's pack (what gets committed); USE_EMBEDDED=1 tests the one built into
+# the carried binaries instead (absent when they were built with -DTRITIUM_EMBED_KERNELS=OFF).
+if [ -z "${TRITIUM_KERNEL_DIR:-}" ] && [ "${USE_EMBEDDED:-0}" != 1 ] && [ -f kernels/pack/manifest.json ]; then
+  export TRITIUM_KERNEL_DIR=$PWD/kernels/pack
+fi
+echo "tests load kernels from: ${TRITIUM_KERNEL_DIR:-the pack embedded in the binaries}"
+
+# ---- 2. gpu tests --------------------------------------------------------------------------
+section "gpu tests"
+t0=$(now)
+log=$(mktemp)
+(cd "$BUILD" && ctest -L gpu --output-on-failure) 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+if grep -q "tests passed" "$log"; then
+  line=$(grep -E "tests passed" "$log" | tail -1)
+  if [ "$rc" = 0 ]; then record "gpu tests (ctest)" "OK" "$t0" "$line"; else record "gpu tests (ctest)" "FAIL" "$t0" "$line"; fi
+else
+  # ctest could not list the tests (e.g. gtest discovery needs this machine's CMake modules).
+  echo "gpu-check: ctest did not run the tests; running the gpu test executables directly"
+  exes=$(find "$BUILD/tests" -maxdepth 1 -type f -name 'tritium_gpu_tests*' -perm -u+x)
+  if [ -z "$exes" ]; then
+    record "gpu tests" "FAIL" "$t0" "no tests/tritium_gpu_tests in $BUILD"
+  else
+    ok=1; detail=""
+    for exe in $exes; do
+      "$exe" 2>&1 | tee "$log"
+      [ "${PIPESTATUS[0]}" = 0 ] || ok=0
+      detail+="$(basename "$exe"): $(grep -E '^\[  PASSED  \]|^\[  FAILED  \] [0-9]+ test' "$log" | tr '\n' ' ')"
+      n_skip=$(grep -c '^\[  SKIPPED \] [A-Za-z]' "$log" || true)
+      [ "$n_skip" -gt 0 ] && detail+=" ($n_skip skipped)"
+    done
+    if [ "$ok" = 1 ]; then record "gpu tests (direct)" "OK" "$t0" "$detail"; else record "gpu tests (direct)" "FAIL" "$t0" "$detail"; fi
+  fi
+fi
+n_skipped=$(grep -c -E '\*\*\*Skipped|^\[  SKIPPED \] [A-Za-z]' "$log" || true)
+[ "${n_skipped:-0}" -gt 0 ] && SUMMARY+=("gpu tests|NOTE|0|$n_skipped test(s) skipped (no CUDA device?)")
+rm -f "$log"
+
+# ---- 3. benchmarks -------------------------------------------------------------------------
+section "benchmarks"
+# >>> BENCHMARKS: the lead adds benchmark commands here, one per line, run from the repo root
+# with the tritium binary as $TRITIUM, e.g.
+#   "$TRITIUM bench linear -m 1 -n 4096 -k 4096 --dtype bf16"
+#   "$TRITIUM bench decode --model <dir> --batch 1 --json"
+# Each command's last output line goes into the table.
+BENCHMARKS=(
+  "\$TRITIUM bench decode --synthetic llama-1b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic llama-1b --device cuda --batch 32 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 32 --prompt-len 128 --gen-len 256 --json"
+  "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 1"
+  "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 32"
+  "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 1"
+  "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 32"
+)
+# <<< BENCHMARKS
+TRITIUM="$BUILD/tritium"
+if [ ! -x "$TRITIUM" ]; then
+  SUMMARY+=("benchmarks|SKIP|0|no $TRITIUM binary")
+elif ! "$TRITIUM" bench --help >/dev/null 2>&1; then
+  SUMMARY+=("benchmarks|SKIP|0|$TRITIUM has no bench command")
+elif [ ${#BENCHMARKS[@]} -eq 0 ]; then
+  SUMMARY+=("benchmarks|SKIP|0|none configured (edit BENCHMARKS in scripts/gpu-check.sh)")
+else
+  export TRITIUM
+  for cmd in "${BENCHMARKS[@]}"; do
+    t0=$(now)
+    echo "\$ $cmd"
+    out=$(bash -c "$cmd" 2>&1)
+    brc=$?
+    echo "$out"
+    last=$(printf '%s\n' "$out" | tail -1 | cut -c1-100)
+    if [ "$brc" = 0 ]; then record "bench: ${cmd#\$TRITIUM }" "OK" "$t0" "$last"; else record "bench: ${cmd#\$TRITIUM }" "FAIL" "$t0" "$last"; fi
+  done
+fi
+
+# ---- summary -------------------------------------------------------------------------------
+section "summary"
+printf '%-34s %-5s %7s  %s\n' "step" "status" "secs" "detail"
+for row in "${SUMMARY[@]}"; do
+  IFS='|' read -r step status secs detail <<<"$row"
+  printf '%-34s %-5s %7s  %s\n' "${step:0:34}" "$status" "$secs" "$detail"
+done
+exit $FAILED

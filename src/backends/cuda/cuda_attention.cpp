@@ -1,0 +1,134 @@
+// CUDA paged attention over the KV cache [num_blocks, block_size, nkv, hd].
+//
+//   max_query_len > 1 (prefill, chunked prefill over cached context, mixed batches):
+//       prefill_attention_kernel, grid (cdiv(max_query_len, BLOCK_M), nh, S).
+//   max_query_len == 1 and one query per sequence (decode): split-K flash decoding,
+//       decode_attention_partial_kernel over (S, nkv, P) then decode_attention_reduce_kernel
+//       over (S, nh). The partials live in F32 workspaces from the caching allocator.
+//       The host does not know the context lengths (seq_lens is on the device), so P and the
+//       partition size are derived from the block table's width, an upper bound of every
+//       context: partitions past a sequence's end write empty partials (max -1e30, sum 0)
+//       that the reduce ignores. Same shapes give the same launch, so decode can be captured
+//       into a CUDA graph.
+//   GQA groups larger than the decode kernel's BLOCK_G go through the prefill kernel.
+#include <algorithm>
+
+#include "backends/cuda/cuda_ops.h"
+#include "backends/cuda/cuda_ops_util.h"
+#include "backends/cuda/driver.h"
+
+namespace tritium::cuda {
+
+using namespace detail;
+
+namespace {
+
+constexpr const char* kOp = "attention";
+
+const Variant* find_attn(const Catalog& cat, const char* kernel, const char* ptr_param, DType dt, int64_t hd,
+                         int64_t block_size) {
+  for (const Variant* v : cat.find(kernel, ptr_param, dt))
+    if (v->cx("HEAD_DIM") == hd && (block_size < 0 || v->cx("KV_BLOCK_SIZE") == block_size)) return v;
+  return nullptr;
+}
+
+std::string no_kernel(const Catalog& cat, const char* kernel, const char* ptr_param, DType dt, int64_t hd,
+                      int64_t block_size) {
+  return str_cat("attention (cuda): the kernel pack ", cat.origin(), " has no ", kernel, " for ", triton_type(dt),
+                 ", head_dim ", hd, ", KV block size ", block_size, " (head_dim available: ",
+                 cat.values_of(kernel, ptr_param, dt, "HEAD_DIM"), "; block sizes: ",
+                 cat.values_of(kernel, ptr_param, dt, "KV_BLOCK_SIZE"), "; see docs/KERNELS.md)");
+}
+
+}  // namespace
+
+void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
+               const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
+               const ops::AttentionArgs& args, Tensor& out) {
+  const Device dev = q.device();
+  check_act(q, dev, kOp, "q");
+  TRITIUM_CHECK(q.dim() == 3, "attention (cuda): q ", describe(q), " must be [T, num_heads, head_dim]");
+  const int64_t T = q.size(0), nh = q.size(1), hd = q.size(2);
+  for (const Tensor* c : {&k_cache, &v_cache}) {
+    check_device(*c, dev, kOp, "KV cache");
+    check_same_dtype(*c, q, kOp, "KV cache");
+    TRITIUM_CHECK(c->dim() == 4 && c->is_contiguous() && c->size(3) == hd, "attention (cuda): KV cache ",
+                  describe(*c), " must be contiguous [blocks, block_size, num_kv_heads, ", hd, "]");
+  }
+  TRITIUM_CHECK(k_cache.shape() == v_cache.shape(), "attention (cuda): K cache ", describe(k_cache),
+                " and V cache ", describe(v_cache), " differ in shape");
+  const int64_t block_size = k_cache.size(1), nkv = k_cache.size(2);
+  TRITIUM_CHECK(nkv > 0 && nh % nkv == 0, "attention (cuda): ", nh, " query heads are not a multiple of ", nkv,
+                " KV heads");
+  const int64_t S = seq_lens.numel();
+  check_i32(seq_lens, dev, -1, kOp, "seq_lens");
+  check_i32(cu_seqlens_q, dev, S + 1, kOp, "cu_seqlens_q");
+  check_device(block_tables, dev, kOp, "block_tables");
+  TRITIUM_CHECK(block_tables.dtype() == DType::I32 && block_tables.dim() == 2 && block_tables.size(0) == S &&
+                    block_tables.stride(1) == 1,
+                "attention (cuda): block_tables ", describe(block_tables), " must be I32 [", S,
+                ", max_blocks] with a contiguous last dim");
+  check_act(out, dev, kOp, "out");
+  check_same_dtype(out, q, kOp, "out");
+  int64_t o_st = 0, o_sh = 0;
+  if (out.dim() == 2) {
+    TRITIUM_CHECK(out.size(0) == T && out.size(1) == nh * hd, "attention (cuda): out ", describe(out),
+                  " should be [", T, ", ", nh * hd, "]");
+    o_st = out.stride(0);
+    o_sh = hd;
+  } else {
+    TRITIUM_CHECK(out.dim() == 3 && out.size(0) == T && out.size(1) == nh && out.size(2) == hd,
+                  "attention (cuda): out ", describe(out), " should be [", T, ", ", nh * hd, "] or [", T, ", ", nh,
+                  ", ", hd, "]");
+    o_st = out.stride(0);
+    o_sh = out.stride(1);
+  }
+  if (T == 0 || S == 0) return;
+  TRITIUM_CHECK(max_query_len >= 1 && max_query_len <= T, "attention (cuda): max_query_len ", max_query_len,
+                " is impossible for ", T, " query tokens");
+  const Catalog& cat = Catalog::for_device(dev.index);
+  const DType dt = q.dtype();
+  const int32_t window = to_i32(std::max<int64_t>(0, args.sliding_window), kOp, "sliding_window");
+  const int32_t q_per_kv = to_i32(nh / nkv, kOp, "q_per_kv");
+
+  const Variant* part = nullptr;
+  const Variant* red = nullptr;
+  if (max_query_len == 1 && T == S) {
+    part = find_attn(cat, "decode_attention_partial_kernel", "q_ptr", dt, hd, block_size);
+    red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
+    if (part && q_per_kv > part->cx("BLOCK_G")) part = nullptr;  // group too large: prefill kernel below
+  }
+  if (part && red) {
+    const int64_t bound = std::max<int64_t>(1, block_tables.size(1) * block_size);  // >= every context
+    const int64_t want = cdiv(4 * int64_t(cat.sm_count()), S * nkv);
+    const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
+    const int64_t partition = cdiv(cdiv(bound, P0), 64) * 64;
+    const int64_t P = cdiv(bound, partition);
+    Tensor part_acc = Tensor::empty({S, nh, P, hd}, DType::F32, dev);
+    Tensor part_ml = Tensor::empty({S, nh, P, 2}, DType::F32, dev);
+    launch(dev, *part, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(P, kOp)},
+           {q, k_cache, v_cache, block_tables, seq_lens, part_acc, part_ml, args.scale,
+            to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
+            to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
+            window, to_i32(partition, kOp, "partition size")},
+           kOp);
+    launch(dev, *red, {grid_dim(S, kOp), grid_dim(nh, kOp)},
+           {part_acc, part_ml, out, to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
+            to_i32(nh, kOp, "num_heads"), to_i32(P, kOp, "partitions")},
+           kOp);
+    return;
+  }
+
+  const Variant* pre = find_attn(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size);
+  TRITIUM_CHECK(pre, no_kernel(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size));
+  const int64_t bm = pre->cx("BLOCK_M");
+  launch(dev, *pre, {grid_dim(cdiv(max_query_len, bm), kOp), grid_dim(nh, kOp), grid_dim(S, kOp)},
+         {q, k_cache, v_cache, out, block_tables, cu_seqlens_q, seq_lens, args.scale,
+          to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
+          to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
+          to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
+          window},
+         kOp);
+}
+
+}  // namespace tritium::cuda
