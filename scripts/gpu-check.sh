@@ -12,7 +12,7 @@
 #    directly if ctest cannot read its test lists on this machine).
 # 3. Runs the benchmarks (BENCHMARKS below) if BUILD_DIR/tritium has a `bench` command.
 # Prints a short table last. Exit status: 0 when every step passed.
-# Environment: OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
+# Environment: BENCH_FILTER (regex: run only the matching benchmarks), OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
 # default nproc), TRITIUM_KERNEL_DIR (force a pack directory), USE_EMBEDDED=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +123,12 @@ BENCHMARKS=(
   "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 32"
   "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 1"
   "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 32"
+  "\$TRITIUM bench decode --synthetic llama-1b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
+  "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --json"
+  "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 256 --prompt-len 512 --gen-len 256"
+  "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 256 --prompt-len 512 --gen-len 256"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"
@@ -135,6 +141,8 @@ elif [ ${#BENCHMARKS[@]} -eq 0 ]; then
 else
   export TRITIUM
   for cmd in "${BENCHMARKS[@]}"; do
+    # BENCH_FILTER (an extended regex) picks a subset, e.g. BENCH_FILTER='throughput'.
+    if [ -n "${BENCH_FILTER:-}" ] && ! grep -qE -- "$BENCH_FILTER" <<<"$cmd"; then continue; fi
     t0=$(now)
     echo "\$ $cmd"
     out=$(bash -c "$cmd" 2>&1)

@@ -33,6 +33,8 @@ class Allocator {
   virtual ~Allocator() = default;
   virtual void* allocate(size_t bytes, int device_index) = 0;
   virtual void deallocate(void* p, size_t bytes, int device_index) = 0;
+  // Free and total device memory (free counts blocks a cache holds for reuse); false if unknown.
+  virtual bool memory_info(int device_index, size_t* free_bytes, size_t* total_bytes) { return false; }
 };
 void register_allocator(DeviceType t, Allocator* a);
 Allocator* allocator_for(DeviceType t);

@@ -80,7 +80,24 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
 
   int64_t per_block = model->kv_bytes_per_block(cfg.block_size);
   int64_t bytes = cfg.kv_cache_bytes;
-  if (bytes <= 0) {
+  const Device dev = model->device();
+  size_t dev_free = 0, dev_total = 0;
+  if (bytes <= 0 && !dev.is_cpu() && allocator_for(dev.type) &&
+      allocator_for(dev.type)->memory_info(dev.index, &dev_free, &dev_total)) {
+    // GPU default (vLLM's rule): the KV cache gets what is left of
+    // gpu_memory_utilization x total after the weights, less room for the step's activations.
+    TRITIUM_CHECK(cfg.gpu_memory_utilization > 0 && cfg.gpu_memory_utilization <= 1,
+                  "gpu_memory_utilization must be in (0, 1], got ", cfg.gpu_memory_utilization);
+    const ModelSpec& sp = model->spec();
+    int64_t used = int64_t(dev_total - dev_free);
+    int64_t activations = int64_t(cfg.max_num_batched_tokens) *
+                              (8 * sp.hidden_size + 4 * sp.intermediate_size + (sp.num_heads + 2 * sp.num_kv_heads) * sp.head_dim) * 2 +
+                          int64_t(cfg.max_num_seqs) * sp.vocab_size * 8 + (int64_t(512) << 20);
+    bytes = int64_t(double(dev_total) * cfg.gpu_memory_utilization) - used - activations;
+    if (bytes < per_block)
+      throw Error(str_cat("engine: no GPU memory left for the KV cache (total ", dev_total >> 20, " MiB, in use ",
+                          used >> 20, " MiB, gpu_memory_utilization ", cfg.gpu_memory_utilization, ")"));
+  } else if (bytes <= 0) {
     // CPU default: what max_num_seqs full-length sequences need, at most 1 GiB.
     int64_t need = int64_t(cfg.max_num_seqs) * ((max_model_len + cfg.block_size - 1) / cfg.block_size) * per_block;
     bytes = std::min<int64_t>(need, int64_t(1) << 30);

@@ -206,4 +206,10 @@ void CachingAllocator::release_pool(PoolId pool) {
   }
 }
 
+bool CachingAllocator::memory_info(int device_index, size_t* free_bytes, size_t* total_bytes) {
+  mem_get_info(device_index, free_bytes, total_bytes);
+  *free_bytes += stats(device_index).cached_bytes;  // cached blocks are free to this process
+  return true;
+}
+
 }  // namespace tritium::cuda

@@ -34,6 +34,7 @@ class CachingAllocator final : public Allocator {
 
   void* allocate(size_t bytes, int device_index) override;
   void deallocate(void* p, size_t bytes, int device_index) override;  // never throws
+  bool memory_info(int device_index, size_t* free_bytes, size_t* total_bytes) override;
 
   // Returns the general pool's free blocks (and those of released graph pools) to the driver.
   // device_index -1: every device. Synchronizes the device first.
