@@ -27,7 +27,17 @@ SamplingParams SamplingArgs::params() const {
   return p;
 }
 
-void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic) {
+void prepare_device(const std::string& device) {
+  Device d = Device::parse(device);
+  if (d.is_cpu()) return;
+#ifdef TRITIUM_HAVE_CUDA
+  cuda::init_backend(d.index);
+#else
+  throw Error("--device " + device + ": this tritium was built without the CUDA backend (cmake -DTRITIUM_CUDA=ON)");
+#endif
+}
+
+void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const std::string& kv_cache_help) {
   auto* m = c->add_option("--model", a.model_dir, "Hugging Face model directory (config.json + *.safetensors)");
   if (allow_synthetic) {
     std::string names;
@@ -40,8 +50,7 @@ void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic) {
   c->add_option("--device", a.device, "cpu, cuda or cuda:N")->capture_default_str();
   c->add_option("--dtype", a.dtype, "Compute dtype: float32 (CPU), bfloat16 or float16 (GPU)");
   c->add_option("--block-size", a.block_size, "KV cache block size in tokens")->capture_default_str()->check(CLI::Range(1, 1024));
-  c->add_option("--kv-cache-gb", a.kv_cache_gb, "KV cache size in GiB (default: what the request needs)")
-      ->check(CLI::NonNegativeNumber);
+  c->add_option("--kv-cache-gb", a.kv_cache_gb, kv_cache_help)->check(CLI::NonNegativeNumber);
 }
 
 void add_sampling_options(CLI::App* c, SamplingArgs& a) {
@@ -66,13 +75,7 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
     if (!d) throw Error("--dtype: unknown dtype '" + a.dtype + "' (float32, bfloat16, float16)");
     o.compute_dtype = *d;
   }
-  if (o.device.is_cuda()) {
-#ifdef TRITIUM_HAVE_CUDA
-    cuda::init_backend(o.device.index);
-#else
-    throw Error("--device " + a.device + ": this tritium was built without the CUDA backend (cmake -DTRITIUM_CUDA=ON)");
-#endif
-  }
+  prepare_device(a.device);
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
   if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");
   return Model::load(a.model_dir, o);

@@ -19,8 +19,7 @@ struct ModelArgs {
   std::string device = "cpu";
   std::string dtype;
   int64_t block_size = 16;
-  double kv_cache_gb = 0;  // 0 = enough for the request
-  double gpu_memory_utilization = 0.9;
+  double kv_cache_gb = 0;  // 0 = the command's default
 };
 
 struct SamplingArgs {
@@ -36,7 +35,10 @@ struct SamplingArgs {
 };
 
 // --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb
-void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false);
+void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false,
+                       const std::string& kv_cache_help = "KV cache size in GiB (default: what the request needs)");
+// Parses --device and brings up its backend (CUDA); a clear error where there is none.
+void prepare_device(const std::string& device);
 void add_sampling_options(CLI::App* c, SamplingArgs& a);
 std::unique_ptr<Model> load_model(const ModelArgs& a);
 // KV blocks for the request (at least `tokens` tokens), or as many as --kv-cache-gb holds.

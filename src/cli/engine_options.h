@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/common.h"
 #include "tritium/engine.h"
 
 namespace CLI {
@@ -12,12 +13,10 @@ class App;
 namespace tritium::cli {
 
 struct EngineArgs {
-  std::string model_dir, synthetic, device = "cpu", dtype;
-  int block_size = 16;
+  ModelArgs model;  // --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb
   int max_num_seqs = 256;
   int max_num_batched_tokens = 2048;
   int max_model_len = 0;
-  double kv_cache_gb = 0;
   double gpu_memory_utilization = 0.9;
   bool no_prefix_caching = false;
   int64_t seed = 0;
