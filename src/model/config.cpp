@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file.h"
 
 namespace tritium {
 
@@ -246,25 +247,17 @@ ModelSpec ModelSpec::from_json_text(const std::string& text, const std::string& 
   return s;
 }
 
-static std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error(str_cat(p.string(), ": cannot read"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 ModelSpec ModelSpec::from_dir(const std::string& dir) {
   fs::path d(dir);
   fs::path cfg = d / "config.json";
   if (!fs::exists(cfg)) throw Error(str_cat(dir, ": no config.json (is this a Hugging Face model directory?)"));
-  ModelSpec s = from_json_text(read_file(cfg), cfg.string());
+  ModelSpec s = from_json_text(read_file(cfg.string()), cfg.string());
   fs::path gen = d / "generation_config.json";
   if (fs::exists(gen)) {
     std::string where = gen.string();
     json g;
     try {
-      g = json::parse(read_file(gen));
+      g = json::parse(read_file(gen.string()));
     } catch (const json::exception& e) {
       throw Error(str_cat(where, ": not valid JSON (", e.what(), ")"));
     }

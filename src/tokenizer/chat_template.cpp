@@ -1,6 +1,8 @@
 // Chat template loading and rendering (see chat_template.h).
 #include "tokenizer/chat_template.h"
 
+#include "core/file.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -26,15 +28,6 @@ bool token_text(const ojson& v, std::string& out) {
     return true;
   }
   return false;
-}
-
-bool read_file(const std::string& path, std::string& out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  out = ss.str();
-  return true;
 }
 
 // transformers copies a message's reasoning (first non-null of reasoning_content, thinking,
@@ -119,28 +112,26 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const ojson& cfg, const std::st
 }
 
 ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
-  std::string text;
   ojson cfg = ojson::object();
   std::string cfg_path = dir + "/tokenizer_config.json";
-  if (read_file(cfg_path, text)) {
+  if (auto text = try_read_file(cfg_path)) {
     try {
-      cfg = ojson::parse(text);
+      cfg = ojson::parse(*text);
     } catch (const std::exception& e) {
       throw Error(str_cat(cfg_path, ": invalid JSON: ", e.what()));
     }
   }
   // Legacy special_tokens_map.json fills tokens the config does not name.
-  if (read_file(dir + "/special_tokens_map.json", text)) {
+  if (auto text = try_read_file(dir + "/special_tokens_map.json")) {
     try {
-      ojson stm = ojson::parse(text);
+      ojson stm = ojson::parse(*text);
       for (const char* k : kSpecialTokenAttrs)
         if (stm.contains(k) && (!cfg.contains(k) || cfg[k].is_null())) cfg[k] = stm[k];
     } catch (const std::exception& e) {
       throw Error(str_cat(dir, "/special_tokens_map.json: invalid JSON: ", e.what()));
     }
   }
-  std::string jinja;
-  read_file(dir + "/chat_template.jinja", jinja);
+  std::string jinja = try_read_file(dir + "/chat_template.jinja").value_or("");
   if (jinja.empty() && !cfg.contains("chat_template"))
     throw Error(str_cat(dir, ": no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)"));
   return from_tokenizer_config(cfg, jinja);

@@ -11,19 +11,12 @@
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/components.h"
+#include "core/file.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace tritium::tok {
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  TRITIUM_CHECK(f.good(), "cannot open ", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 json parse_json(const std::string& text, const std::string& source) {
   try {

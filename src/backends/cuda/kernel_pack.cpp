@@ -9,19 +9,11 @@
 
 #include "backends/cuda/embedded_pack.h"
 #include "core/error.h"
+#include "core/file.h"
 
 namespace tritium::cuda {
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  TRITIUM_CHECK(f.good(), "cannot open ", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  TRITIUM_CHECK(!f.bad(), "error reading ", path);
-  return ss.str();
-}
 
 const EmbeddedFile* find_embedded(std::string_view path) {
   size_t n = 0;
