@@ -112,13 +112,11 @@ Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
   TRITIUM_CHECK(R > 0, "forward: no logits requested");
   Tensor rows_h = Tensor::empty({R, H}, act, dev), rows_r = Tensor::empty({R, H}, act, dev);
   Tensor last = Tensor::empty({R, H}, act, dev);
-  for (int64_t i = 0; i < R; ++i) {
-    int32_t t = b.logits_indices[size_t(i)];
-    TRITIUM_CHECK(t >= 0 && t < T, "forward: logits index ", t, " out of range");
-    Tensor dh = rows_h.narrow(0, i, 1), dr = rows_r.narrow(0, i, 1);
-    dh.copy_from(hidden.narrow(0, t, 1));
-    dr.copy_from(residual.narrow(0, t, 1));
-  }
+  for (int32_t t : b.logits_indices) TRITIUM_CHECK(t >= 0 && t < T, "forward: logits index ", t, " out of range");
+  // Gather the wanted rows with the embedding op (one launch each, whatever R is).
+  Tensor rows_idx = i32_tensor(b.logits_indices, {R}, dev);
+  ops::embedding(rows_idx, hidden, rows_h);
+  ops::embedding(rows_idx, residual, rows_r);
   ops::add_rms_norm(rows_h, rows_r, final_norm_, float(s.rms_norm_eps), last);
   Tensor logits = Tensor::empty({R, s.vocab_size}, act == DType::F32 ? DType::F32 : act, dev);
   ops::linear(last, lm_head_, nullptr, logits);
