@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <cmath>
 #include <filesystem>
@@ -116,6 +118,7 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
   scheduler = std::make_unique<Scheduler>(sc, *pool);
   m.kv_blocks_total = num_blocks;
   m.kv_blocks_free = num_blocks;
+  if (const char* p = std::getenv("TRITIUM_PROFILE")) profile = std::string(p) == "1";
   engine_thread = std::thread([this] { engine_loop(); });
   output_thread = std::thread([this] { output_loop(); });
 }
@@ -127,6 +130,12 @@ Engine::Impl::~Impl() {
   }
   in_cv.notify_all();
   if (engine_thread.joinable()) engine_thread.join();
+  if (profile && phase.steps)
+    std::fprintf(stderr,
+                 "[tritium profile] %lld steps, %lld tokens: schedule %.3f s, prepare %.3f s, forward (incl. logits "
+                 "to host) %.3f s, sample %.3f s\n",
+                 (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.prepare, phase.forward,
+                 phase.sample);
   {
     std::lock_guard<std::mutex> lk(out_mu);
     out_events.push_back(TokenEvent{});  // seq_id 0: shut down
@@ -280,6 +289,7 @@ void Engine::Impl::update_metrics() {
 }
 
 void Engine::Impl::run_step(SchedulerOutput& out) {
+  const double t_prepare = now_s();
   // Build the flattened batch.
   ForwardBatch b;
   size_t max_blocks = 0;
@@ -304,7 +314,9 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     for (size_t j = 0; j < size_t(b.max_blocks_per_seq); ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
   }
   if (b.logits_indices.empty()) b.logits_indices.push_back(0);  // only prefill chunks: logits unused
+  const double t_forward = now_s();
   Tensor logits = model->forward(b, kv);
+  const double t_sample = now_s();
   scheduler->after_step(out);
   {
     std::lock_guard<std::mutex> lk(metrics_mu);
@@ -354,6 +366,13 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     std::string reason = stop_reason(tok, s->num_generated(), int64_t(s->tokens.size()), p, eos_ids, max_model_len);
     if (!reason.empty()) finish_seq(s, reason);
   }
+  if (profile) {
+    phase.prepare += t_forward - t_prepare;
+    phase.forward += t_sample - t_forward;
+    phase.sample += now_s() - t_sample;
+    ++phase.steps;
+    phase.tokens += b.num_tokens();
+  }
 }
 
 void Engine::Impl::engine_loop() {
@@ -378,7 +397,9 @@ void Engine::Impl::engine_loop() {
     for (auto& rid : ab)
       for (Sequence* s : scheduler->all())
         if (s->request_id == rid) finish_seq(s, "abort");
+    const double t_sched = now_s();
     SchedulerOutput out = scheduler->schedule();
+    if (profile) phase.schedule += now_s() - t_sched;
     if (out.empty()) {
       update_metrics();
       if (scheduler->has_work() && scheduler->num_running() == 0) {

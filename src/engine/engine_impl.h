@@ -82,6 +82,13 @@ struct Engine::Impl {
 
   std::thread engine_thread, output_thread;
 
+  // TRITIUM_PROFILE=1: seconds spent per phase of the engine step, printed at shutdown.
+  bool profile = false;
+  struct Phase {
+    double schedule = 0, prepare = 0, forward = 0, sample = 0;
+    int64_t steps = 0, tokens = 0;
+  } phase;
+
   void engine_loop();
   void output_loop();
   void run_step(SchedulerOutput& out);
