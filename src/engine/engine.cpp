@@ -1,4 +1,5 @@
 #include "engine/engine_impl.h"
+#include "core/thread_pool.h"
 #include "engine/next_token.h"
 
 #include <algorithm>
@@ -324,32 +325,45 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
       if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
   }
 
-  // Sample, then check each sequence's stop conditions.
+  // Sample every row (in parallel: each sequence has its own generator, so the result does
+  // not depend on the split), then handle each sequence's token and stop conditions in order.
   const int64_t V = model->spec().vocab_size;
-  std::vector<float> row, lsm;
   const double t = now_s();
+  std::vector<int32_t> toks(sampled.size());
+  std::vector<TokenLogprob> lps(sampled.size());
+  parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
+    std::vector<float> row, lsm;
+    for (int64_t k = k0; k < k1; ++k) {
+      Sequence* s = sampled[size_t(k)];
+      const float* lg = logits.data<float>() + k * V;
+      const SamplingParams& p = s->params;
+      int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
+                                      std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
+                                      s->output_ids(), eos_ids, s->rng, row);
+      toks[size_t(k)] = tok;
+      if (p.logprobs) {
+        log_softmax(std::span<const float>(lg, size_t(V)), lsm);
+        TokenLogprob tl{tok, lsm[size_t(tok)], {}};
+        std::vector<int32_t> idx(static_cast<size_t>(V));
+        for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
+        int k2 = std::min<int>(*p.logprobs, int(V));
+        std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(),
+                          [&](int32_t x, int32_t y) { return lsm[size_t(x)] > lsm[size_t(y)]; });
+        for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
+        lps[size_t(k)] = std::move(tl);
+      }
+    }
+  });
   for (size_t k = 0; k < sampled.size(); ++k) {
     Sequence* s = sampled[k];
-    const float* lg = logits.data<float>() + int64_t(k) * V;
     const SamplingParams& p = s->params;
-    int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
-                                    std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)), s->output_ids(),
-                                    eos_ids, s->rng, row);
+    const int32_t tok = toks[k];
     TokenEvent ev;
     ev.seq_id = s->seq_id;
     ev.req = seq_req[s->seq_id];
     ev.index = s->index;
     ev.tokens = {tok};
-    if (p.logprobs) {
-      log_softmax(std::span<const float>(lg, size_t(V)), lsm);
-      TokenLogprob tl{tok, lsm[size_t(tok)], {}};
-      std::vector<int32_t> idx(static_cast<size_t>(V));
-      for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
-      int k2 = std::min<int>(*p.logprobs, int(V));
-      std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(), [&](int32_t a, int32_t c) { return lsm[size_t(a)] > lsm[size_t(c)]; });
-      for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
-      ev.logprobs.push_back(std::move(tl));
-    }
+    if (p.logprobs) ev.logprobs.push_back(std::move(lps[k]));
     s->tokens.push_back(tok);
     {
       std::lock_guard<std::mutex> lk(metrics_mu);
