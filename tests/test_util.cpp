@@ -1,8 +1,12 @@
 #include "test_util.h"
 
+#include "core/file.h"
+#include "model/safetensors.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <unistd.h>
 
@@ -28,6 +32,26 @@ std::string temp_dir(const std::string& tag) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
+}
+
+Golden read_golden(const std::string& dir) {
+  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
+  Golden g;
+  Tensor p = f->get("prompt_ids"), q = f->get("gen_ids");
+  g.prompt.assign(p.data<int32_t>(), p.data<int32_t>() + p.numel());
+  g.gen.assign(q.data<int32_t>(), q.data<int32_t>() + q.numel());
+  g.prompt_logits = f->get("prompt_logits").contiguous();
+  g.gen_logits = f->get("gen_logits").contiguous();
+  nlohmann::json j = nlohmann::json::parse(read_file(dir + "/golden.json"));
+  for (auto& m : j.at("top2_margins")) g.margins.push_back(m.get<double>());
+  const int64_t V = g.gen_logits.size(1);
+  for (int64_t i = 0; i < g.gen_logits.size(0); ++i) {
+    const float* row = g.gen_logits.data<float>() + i * V;
+    double ss = 0;
+    for (int64_t v = 0; v < V; ++v) ss += double(row[v]) * row[v];
+    g.row_rms.push_back(std::sqrt(ss / double(V)));
+  }
+  return g;
 }
 
 double rel_error(const Tensor& a, const Tensor& b) {

@@ -12,6 +12,16 @@ std::string golden_dir(const std::string& name);  // tests/fixtures/golden/<name
 std::vector<std::string> golden_names();      // every fixture directory
 std::string temp_dir(const std::string& tag);  // a fresh empty directory under the build tree
 
+// A golden fixture's reference (tools/golden/make_golden.py): golden.safetensors + golden.json.
+struct Golden {
+  std::vector<int32_t> prompt, gen;
+  Tensor prompt_logits;         // [P, V]
+  Tensor gen_logits;            // [G, V]: the logits that chose each generated token
+  std::vector<double> margins;  // reference top-2 logit margin at each generated step
+  std::vector<double> row_rms;  // RMS of the reference logits at each generated step
+};
+Golden read_golden(const std::string& dir);
+
 // ||a - b|| / ||b|| over all elements (both read as float).
 double rel_error(const Tensor& a, const Tensor& b);
 // Fresh random F32 tensor, values uniform in [-scale, scale).

@@ -13,21 +13,8 @@ using namespace tritium;
 
 namespace {
 
-struct Golden {
-  std::vector<int32_t> prompt, gen;
-  Tensor prompt_logits, gen_logits;
-};
-
-Golden read_golden(const std::string& dir) {
-  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-  Golden g;
-  Tensor p = f->get("prompt_ids"), q = f->get("gen_ids");
-  g.prompt.assign(p.data<int32_t>(), p.data<int32_t>() + p.numel());
-  g.gen.assign(q.data<int32_t>(), q.data<int32_t>() + q.numel());
-  g.prompt_logits = f->get("prompt_logits");
-  g.gen_logits = f->get("gen_logits");
-  return g;
-}
+using test::Golden;
+using test::read_golden;
 
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
 

@@ -36,33 +36,8 @@ constexpr double kLogitTol = 3e-2;      // bf16 activations vs an fp32 reference
 // this fraction of the RMS of its logits row (bf16 moves logits by ~1-2% of that RMS).
 constexpr double kTieFraction = 0.05;
 
-struct Golden {
-  std::vector<int32_t> prompt, gen;
-  Tensor prompt_logits;
-  std::vector<double> margins;  // reference top-2 logit margin at each generated step
-  std::vector<double> row_rms;  // RMS of the reference logits at each generated step
-  Tensor gen_logits;            // [G, V]
-};
-
-Golden read_golden(const std::string& dir) {
-  auto f = SafetensorsFile::open(dir + "/golden.safetensors");
-  Golden g;
-  Tensor p = f->get("prompt_ids"), q = f->get("gen_ids");
-  g.prompt.assign(p.data<int32_t>(), p.data<int32_t>() + p.numel());
-  g.gen.assign(q.data<int32_t>(), q.data<int32_t>() + q.numel());
-  g.prompt_logits = f->get("prompt_logits").contiguous();
-  std::ifstream js(dir + "/golden.json");
-  nlohmann::json j = nlohmann::json::parse(js);
-  for (auto& m : j.at("top2_margins")) g.margins.push_back(m.get<double>());
-  g.gen_logits = f->get("gen_logits").contiguous();
-  const int64_t V = g.gen_logits.size(1);
-  for (int64_t i = 0; i < g.gen_logits.size(0); ++i) {
-    double ss = 0;
-    for (int64_t v = 0; v < V; ++v) ss += double(g.gen_logits.data<float>()[i * V + v]) * g.gen_logits.data<float>()[i * V + v];
-    g.row_rms.push_back(std::sqrt(ss / double(V)));
-  }
-  return g;
-}
+using test::Golden;
+using test::read_golden;
 
 // The golden fixtures: under the source tree this binary was built from, else (the binary was
 // carried to another machine) tests/fixtures/golden below the working directory or above it.
