@@ -16,6 +16,15 @@ namespace {
 using test::Golden;
 using test::read_golden;
 
+// Greedy, no eos stop, as many tokens as the fixture's continuation.
+SamplingParams greedy(const Golden& g) {
+  SamplingParams sp;
+  sp.temperature = 0;
+  sp.max_tokens = int(g.gen.size());
+  sp.ignore_eos = true;
+  return sp;
+}
+
 class GoldenTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenTest, PrefillLogitsMatchTransformers) {
@@ -34,10 +43,7 @@ TEST_P(GoldenTest, GreedyContinuationMatchesTransformers) {
   auto model = Model::load(dir);
   Golden g = read_golden(dir);
   Generator gen(*model, 64, 16);
-  SamplingParams sp;
-  sp.temperature = 0;
-  sp.max_tokens = int(g.gen.size());
-  sp.ignore_eos = true;
+  SamplingParams sp = greedy(g);
   auto r = gen.generate({g.prompt}, sp)[0];
   EXPECT_EQ(r.output_ids, g.gen);
   EXPECT_EQ(r.finish_reason, "length");
@@ -62,10 +68,7 @@ TEST_P(GoldenTest, BlockSizeDoesNotChangeResults) {
   const std::string dir = test::golden_dir(GetParam());
   auto model = Model::load(dir);
   Golden g = read_golden(dir);
-  SamplingParams sp;
-  sp.temperature = 0;
-  sp.max_tokens = int(g.gen.size());
-  sp.ignore_eos = true;
+  SamplingParams sp = greedy(g);
   Tensor ref;
   for (int64_t bs : {1, 16, 32}) {
     int64_t blocks = (int64_t(g.prompt.size() + g.gen.size()) + bs - 1) / bs + 2;
@@ -82,10 +85,7 @@ TEST_P(GoldenTest, BatchedDecodeMatchesSingle) {
   const std::string dir = test::golden_dir(GetParam());
   auto model = Model::load(dir);
   Golden g = read_golden(dir);
-  SamplingParams sp;
-  sp.temperature = 0;
-  sp.max_tokens = int(g.gen.size());
-  sp.ignore_eos = true;
+  SamplingParams sp = greedy(g);
   std::vector<int32_t> shorter(g.prompt.begin(), g.prompt.begin() + 11);
   Generator gen(*model, 64, 16);
   auto alone = gen.generate({shorter}, sp)[0].output_ids;
