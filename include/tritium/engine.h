@@ -27,6 +27,13 @@ struct EngineConfig {
   int64_t kv_cache_bytes = 0;   // 0 = default (GPU: by utilization; CPU: 1 GiB or what max_num_seqs needs)
   bool enable_prefix_caching = true;
   uint64_t seed = 0;            // for requests without a seed of their own
+  // Decode steps of up to this many sequences run as graphs (CUDA graphs on a GPU; padded
+  // batches run eagerly on the CPU). -1: min(max_num_seqs, 256) on a GPU, off on the CPU;
+  // 0: off (eager, as vLLM's --enforce-eager).
+  int max_graph_batch = -1;
+  // Where tokens are drawn: "auto" (on a GPU, on the device whenever the request's sampling
+  // allows it: no penalties, no logprobs), "device" (the same rule on any device) or "host".
+  std::string sampler = "auto";
 };
 
 struct TokenLogprob {

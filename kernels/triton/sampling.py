@@ -1,4 +1,4 @@
-"""On-GPU sampling: logits [S, V] fp32 -> one token id per row [S] i32.
+"""On-GPU sampling: logits [S, V] (fp32, bf16 or fp16; math in fp32) -> one token id per row [S] i32.
 
 Two kernels, run in this order:
 
@@ -63,7 +63,7 @@ def _search_pass(x_row, V, inv_t, m, lo, hi, need, MASS: tl.constexpr, NT: tl.co
     tsr = ts[None, :]
     for v0 in range(0, V, BLOCK_S):
         offs = v0 + col
-        y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")) * inv_t
+        y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")).to(tl.float32) * inv_t
         if MASS:
             w = tl.exp(y - m)
         else:
@@ -81,7 +81,7 @@ def _mass_ge(x_row, V, inv_t, m, t, BLOCK_V: tl.constexpr):
     s = tl.zeros([BLOCK_V], tl.float32)
     for v0 in range(0, V, BLOCK_V):
         offs = v0 + tl.arange(0, BLOCK_V)
-        y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")) * inv_t
+        y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")).to(tl.float32) * inv_t
         s += tl.where(y >= t, tl.exp(y - m), 0.0)
     return tl.sum(s, 0)
 
@@ -107,7 +107,7 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
     for v0 in range(0, V, BLOCK_V):
         offs = v0 + lane
         vmask = offs < V
-        y = tl.load(x_row + offs, mask=vmask, other=float("-inf")) * inv_t
+        y = tl.load(x_row + offs, mask=vmask, other=float("-inf")).to(tl.float32) * inv_t
         better = y > best_v
         best_i = tl.where(better, offs, best_i)
         best_v = tl.where(better, y, best_v)
@@ -146,7 +146,7 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
         g_i = tl.zeros([BLOCK_V], tl.int32) + best_id
         for v0 in range(0, V, BLOCK_V):
             offs = v0 + lane
-            y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")) * inv_t
+            y = tl.load(x_row + offs, mask=offs < V, other=float("-inf")).to(tl.float32) * inv_t
             u = tl.rand(seed, offs)
             score = tl.where(y >= thresh, y - tl.log(-tl.log(u)), float("-inf"))
             better = score > g_v
@@ -162,6 +162,11 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
 # passes (memory latency) and NT compares per value (ALU): NT = 4 measured best on H100.
 SAMPLE_CONSTEXPRS = {"BLOCK_V": 4096, "BLOCK_S": 2048, "NT": 4, "SEARCH_PASSES": 11}
 
+_SAMPLE_SIG = {"logits_stride": "i32", "V": "i32", "temperature_ptr": "*fp32", "top_k_ptr": "*i32",
+               "top_p_ptr": "*fp32", "min_p_ptr": "*fp32", "seeds_ptr": "*i64", "steps_ptr": "*i32",
+               "out_ptr": "*i32", "BLOCK_V": "constexpr", "BLOCK_S": "constexpr", "NT": "constexpr",
+               "SEARCH_PASSES": "constexpr"}
+
 SPECS = [
     {
         "name": "apply_penalties_fp32", "fn": apply_penalties_kernel,
@@ -170,22 +175,12 @@ SPECS = [
                       "frequency_ptr": "*fp32", "BLOCK_L": "constexpr"},
         "constexprs": {"BLOCK_L": 1024}, "num_warps": 4, "num_stages": 1,
     },
-    {
-        "name": "sample_fp32", "fn": sample_kernel,
-        "signature": {"logits_ptr": "*fp32", "logits_stride": "i32", "V": "i32", "temperature_ptr": "*fp32",
-                      "top_k_ptr": "*i32", "top_p_ptr": "*fp32", "min_p_ptr": "*fp32", "seeds_ptr": "*i64",
-                      "steps_ptr": "*i32", "out_ptr": "*i32", "BLOCK_V": "constexpr", "BLOCK_S": "constexpr", "NT": "constexpr",
-                      "SEARCH_PASSES": "constexpr"},
-        "constexprs": SAMPLE_CONSTEXPRS, "num_warps": 8, "num_stages": 1,
-        "div16": ["logits_stride", "V"],
-    },
-    # any V (vocab not a multiple of 16: unvectorized loads)
-    {
-        "name": "sample_fp32_anyv", "fn": sample_kernel,
-        "signature": {"logits_ptr": "*fp32", "logits_stride": "i32", "V": "i32", "temperature_ptr": "*fp32",
-                      "top_k_ptr": "*i32", "top_p_ptr": "*fp32", "min_p_ptr": "*fp32", "seeds_ptr": "*i64",
-                      "steps_ptr": "*i32", "out_ptr": "*i32", "BLOCK_V": "constexpr", "BLOCK_S": "constexpr", "NT": "constexpr",
-                      "SEARCH_PASSES": "constexpr"},
-        "constexprs": SAMPLE_CONSTEXPRS, "num_warps": 8, "num_stages": 1,
-    },
 ]
+# one variant per logits dtype with the row stride and V multiples of 16 (vectorized loads),
+# and one for any V (vocab not a multiple of 16: unvectorized loads)
+for _dt in ("fp32", "bf16", "fp16"):
+    _sig = {"logits_ptr": "*" + _dt, **_SAMPLE_SIG}
+    SPECS.append({"name": f"sample_{_dt}", "fn": sample_kernel, "signature": _sig, "constexprs": SAMPLE_CONSTEXPRS,
+                  "num_warps": 8, "num_stages": 1, "div16": ["logits_stride", "V"]})
+    SPECS.append({"name": f"sample_{_dt}_anyv", "fn": sample_kernel, "signature": _sig,
+                  "constexprs": SAMPLE_CONSTEXPRS, "num_warps": 8, "num_stages": 1})

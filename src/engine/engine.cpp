@@ -81,9 +81,18 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
     for (auto e : tokenizer->eos_ids())
       if (std::find(eos_ids.begin(), eos_ids.end(), e) == eos_ids.end()) eos_ids.push_back(e);
 
+  const Device dev = model->device();
+  TRITIUM_CHECK(cfg.sampler == "auto" || cfg.sampler == "device" || cfg.sampler == "host",
+                "engine: sampler must be auto, device or host, got '", cfg.sampler, "'");
+  device_sampling = cfg.sampler == "device" || (cfg.sampler == "auto" && !dev.is_cpu());
+  // Decode graphs first: their workspace counts as used memory when the KV cache is sized.
+  const int64_t graph_batch = cfg.max_graph_batch >= 0 ? cfg.max_graph_batch
+                              : dev.is_cpu()           ? 0
+                                                       : std::min(cfg.max_num_seqs, 256);
+  model->enable_decode_graphs(graph_batch);
+
   int64_t per_block = model->kv_bytes_per_block(cfg.block_size);
   int64_t bytes = cfg.kv_cache_bytes;
-  const Device dev = model->device();
   size_t dev_free = 0, dev_total = 0;
   if (bytes <= 0 && !dev.is_cpu() && allocator_for(dev.type) &&
       allocator_for(dev.type)->memory_info(dev.index, &dev_free, &dev_total)) {
@@ -133,10 +142,11 @@ Engine::Impl::~Impl() {
   if (engine_thread.joinable()) engine_thread.join();
   if (profile && phase.steps)
     std::fprintf(stderr,
-                 "[tritium profile] %lld steps, %lld tokens: schedule %.3f s, prepare %.3f s, forward (incl. logits "
-                 "to host) %.3f s, sample %.3f s\n",
+                 "[tritium profile] %lld steps, %lld tokens: schedule %.3f s, prepare %.3f s, forward %.3f s, "
+                 "sample %.3f s, %lld graph captures (forward: launching the step, plus copying logits to the host "
+                 "when the host samples; the device runs asynchronously, so waiting for it lands in sample)\n",
                  (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.prepare, phase.forward,
-                 phase.sample);
+                 phase.sample, (long long)model->num_graph_captures());
   {
     std::lock_guard<std::mutex> lk(out_mu);
     out_events.push_back(TokenEvent{});  // seq_id 0: shut down
@@ -195,7 +205,8 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
       s->tokens = prompt;
       s->prompt_len = int64_t(prompt.size());
       s->params = params;
-      s->rng = SamplerRng(params.seed ? *params.seed + uint64_t(i) : I.cfg.seed * 1000003ull + s->seq_id);
+      s->seed = params.seed ? *params.seed + uint64_t(i) : I.cfg.seed * 1000003ull + s->seq_id;
+      s->rng = SamplerRng(s->seed);
       s->t_arrival = t;
       I.incoming.push_back({std::move(s), req});
     }
@@ -316,8 +327,7 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
   }
   if (b.logits_indices.empty()) b.logits_indices.push_back(0);  // only prefill chunks: logits unused
   const double t_forward = now_s();
-  Tensor logits = model->forward(b, kv);
-  const double t_sample = now_s();
+  Tensor dev_logits = model->forward_device(b, kv);
   scheduler->after_step(out);
   {
     std::lock_guard<std::mutex> lk(metrics_mu);
@@ -325,35 +335,50 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
       if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
   }
 
-  // Sample every row (in parallel: each sequence has its own generator, so the result does
-  // not depend on the split), then handle each sequence's token and stop conditions in order.
+  // Draw the tokens: on the device when every row allows it (only the ids come back), else
+  // on the host from F32 logits, in parallel (each sequence has its own generator, so the
+  // result does not depend on the split).
   const int64_t V = model->spec().vocab_size;
-  const double t = now_s();
   std::vector<int32_t> toks(sampled.size());
   std::vector<TokenLogprob> lps(sampled.size());
-  parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
-    std::vector<float> row, lsm;
-    for (int64_t k = k0; k < k1; ++k) {
-      Sequence* s = sampled[size_t(k)];
-      const float* lg = logits.data<float>() + k * V;
-      const SamplingParams& p = s->params;
-      int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
-                                      std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
-                                      s->output_ids(), eos_ids, s->rng, row);
-      toks[size_t(k)] = tok;
-      if (p.logprobs) {
-        log_softmax(std::span<const float>(lg, size_t(V)), lsm);
-        TokenLogprob tl{tok, lsm[size_t(tok)], {}};
-        std::vector<int32_t> idx(static_cast<size_t>(V));
-        for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
-        int k2 = std::min<int>(*p.logprobs, int(V));
-        std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(),
-                          [&](int32_t x, int32_t y) { return lsm[size_t(x)] > lsm[size_t(y)]; });
-        for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
-        lps[size_t(k)] = std::move(tl);
+  bool on_device = device_sampling && !sampled.empty();
+  for (Sequence* s : sampled) on_device = on_device && device_can_sample(s->params, s->num_generated());
+  double t_sample = now_s();
+  if (on_device) {
+    std::vector<RowSampling> rows;
+    rows.reserve(sampled.size());
+    for (Sequence* s : sampled) rows.push_back(row_sampling(s->params, s->seed, s->num_generated()));
+    toks = sampler.sample(dev_logits.narrow(0, 0, int64_t(sampled.size())), rows);
+  } else if (!sampled.empty()) {
+    Tensor logits = dev_logits;
+    if (!logits.device().is_cpu()) logits = logits.contiguous().to(Device::cpu());
+    if (logits.dtype() != DType::F32) logits = logits.to(DType::F32);
+    t_sample = now_s();
+    parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
+      std::vector<float> row, lsm;
+      for (int64_t k = k0; k < k1; ++k) {
+        Sequence* s = sampled[size_t(k)];
+        const float* lg = logits.data<float>() + k * logits.stride(0);
+        const SamplingParams& p = s->params;
+        int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
+                                        std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
+                                        s->output_ids(), eos_ids, s->rng, row);
+        toks[size_t(k)] = tok;
+        if (p.logprobs) {
+          log_softmax(std::span<const float>(lg, size_t(V)), lsm);
+          TokenLogprob tl{tok, lsm[size_t(tok)], {}};
+          std::vector<int32_t> idx(static_cast<size_t>(V));
+          for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
+          int k2 = std::min<int>(*p.logprobs, int(V));
+          std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(),
+                            [&](int32_t x, int32_t y) { return lsm[size_t(x)] > lsm[size_t(y)]; });
+          for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
+          lps[size_t(k)] = std::move(tl);
+        }
       }
-    }
-  });
+    });
+  }
+  const double t = now_s();
   for (size_t k = 0; k < sampled.size(); ++k) {
     Sequence* s = sampled[k];
     const SamplingParams& p = s->params;

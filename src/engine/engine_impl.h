@@ -12,6 +12,7 @@
 
 #include "engine/scheduler.h"
 #include "model/model.h"
+#include "ops/device_sampler.h"
 #include "tokenizer/tokenizer.h"
 #include "tritium/engine.h"
 
@@ -54,6 +55,8 @@ struct Engine::Impl {
   std::unique_ptr<Scheduler> scheduler;
   int64_t max_model_len = 0;
   std::vector<int32_t> eos_ids;
+  bool device_sampling = false;  // draw tokens with ops::sample where the params allow
+  DeviceSampler sampler;
 
   // --- submission queue (any thread -> engine thread)
   struct NewSeq {

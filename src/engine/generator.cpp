@@ -45,9 +45,16 @@ Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, b
     auto& bl = s.table.blocks();
     for (size_t j = 0; j < max_blocks; ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
   }
-  Tensor logits = model_.forward(b, kv_);
+  Tensor logits = model_.forward_device(b, kv_);
   for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->computed += n[i];
   return logits;
+}
+
+Tensor Generator::to_host_f32(const Tensor& logits) {
+  Tensor h = logits.device().is_cpu() ? logits : logits.contiguous().to(Device::cpu());
+  Tensor out = Tensor::empty(h.shape(), DType::F32);
+  out.copy_from(h);  // also a copy when h is a view of the model's workspace
+  return out;
 }
 
 Tensor Generator::prompt_logits(const std::vector<int32_t>& prompt, int64_t chunk) {
@@ -61,7 +68,7 @@ Tensor Generator::prompt_logits(const std::vector<int32_t>& prompt, int64_t chun
   try {
     for (int64_t done = 0; done < P;) {
       int64_t n = std::min(chunk, P - done);
-      Tensor lg = step(one, {n}, true);
+      Tensor lg = to_host_f32(step(one, {n}, true));
       std::memcpy(out.data<float>() + done * V, lg.data<float>(), size_t(n * V) * 4);
       done += n;
     }
@@ -91,12 +98,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
   }
   std::vector<bool> done(prompts.size(), false);
   std::vector<float> row;
+  const bool on_device = device_sampling_.value_or(!model_.device().is_cpu());
 
-  auto pick = [&](size_t i, const float* lg) {
+  auto take = [&](size_t i, int32_t tok) {
     Seq& s = seqs[i];
-    std::span<const int32_t> prompt(s.tokens.data(), size_t(res[i].prompt_tokens));
-    int32_t tok = choose_next_token(std::span<const float>(lg, size_t(spec.vocab_size)), params, prompt,
-                                    res[i].output_ids, spec.eos_token_ids, rngs[i], row);
     res[i].output_ids.push_back(tok);
     s.tokens.push_back(tok);
     std::string reason = stop_reason(tok, int64_t(res[i].output_ids.size()), int64_t(s.tokens.size()), params,
@@ -105,6 +110,27 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       done[i] = true;
       res[i].finish_reason = reason;
     }
+  };
+  auto pick = [&](size_t i, const float* lg) {
+    std::span<const int32_t> prompt(seqs[i].tokens.data(), size_t(res[i].prompt_tokens));
+    take(i, choose_next_token(std::span<const float>(lg, size_t(spec.vocab_size)), params, prompt, res[i].output_ids,
+                              spec.eos_token_ids, rngs[i], row));
+  };
+
+  // Chooses the next token of sequences `which` from their rows of logits (on the device).
+  auto pick_rows = [&](const std::vector<size_t>& which, const Tensor& lg) {
+    bool dev = on_device;
+    for (size_t i : which) dev = dev && device_can_sample(params, int64_t(res[i].output_ids.size()));
+    if (dev) {
+      std::vector<RowSampling> rows;
+      for (size_t i : which)
+        rows.push_back(row_sampling(params, params.seed.value_or(0) + i, int64_t(res[i].output_ids.size())));
+      std::vector<int32_t> ids = sampler_.sample(lg, rows);
+      for (size_t k = 0; k < which.size(); ++k) take(which[k], ids[k]);
+      return;
+    }
+    Tensor h = to_host_f32(lg);
+    for (size_t k = 0; k < which.size(); ++k) pick(which[k], h.data<float>() + int64_t(k) * spec.vocab_size);
   };
 
   try {
@@ -116,7 +142,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       int64_t chunk = prefill_chunk > 0 ? prefill_chunk : P;
       Tensor lg;
       while (seqs[i].computed < P) lg = step(one, {std::min(chunk, P - seqs[i].computed)}, false);
-      pick(i, lg.data<float>());
+      pick_rows({i}, lg);
       res[i].prefill_seconds = now_s() - t0;
     }
     // Decode: all unfinished sequences in one batch per step.
@@ -131,7 +157,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       if (active.empty()) break;
       double t0 = now_s();
       Tensor lg = step(active, std::vector<int64_t>(active.size(), 1), false);
-      for (size_t k = 0; k < active.size(); ++k) pick(which[k], lg.data<float>() + int64_t(k) * spec.vocab_size);
+      pick_rows(which, lg);
       double dt = now_s() - t0;
       for (auto i : which) {
         res[i].decode_seconds += dt;

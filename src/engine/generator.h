@@ -7,6 +7,9 @@
 
 #include "kv/block_pool.h"
 #include "model/model.h"
+#include <optional>
+
+#include "ops/device_sampler.h"
 #include "ops/sampling.h"
 #include "tritium/sampling_params.h"
 
@@ -34,6 +37,9 @@ class Generator {
   Tensor prompt_logits(const std::vector<int32_t>& prompt, int64_t chunk = 0);
 
   BlockPool& pool() { return pool_; }
+  // Draw tokens with ops::sample on the model's device (default: on unless the device is the
+  // CPU) when the params allow it (device_can_sample); else on the host.
+  void set_device_sampling(bool on) { device_sampling_ = on; }
 
  private:
   struct Seq {
@@ -43,11 +49,15 @@ class Generator {
   };
   // One forward over `n` new tokens of each listed sequence; returns logits of the last
   // token of each (or of every new token when all_logits).
+  // The logits are on the model's device (possibly its workspace: read them before the next step).
   Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits);
+  static Tensor to_host_f32(const Tensor& logits);
 
   Model& model_;
   BlockPool pool_;
   KVCache kv_;
+  std::optional<bool> device_sampling_;
+  DeviceSampler sampler_;
 };
 
 }  // namespace tritium

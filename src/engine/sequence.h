@@ -28,6 +28,7 @@ struct Sequence {
   std::vector<uint64_t> block_keys;  // prefix-cache keys of the full blocks so far
   SamplingParams params;
   SamplerRng rng;
+  uint64_t seed = 0;  // of rng; also keys the device sampler's Philox stream
   int64_t num_preemptions = 0;
   std::string finish_reason;
   double t_arrival = 0, t_first_token = 0, t_last_token = 0;

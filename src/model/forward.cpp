@@ -1,18 +1,26 @@
 // The forward pass of the Llama family over a flattened batch, written with ops only.
+//
+// Step metadata (token ids, slots, cu_seqlens, seq_lens, block tables, rope rows, logits rows)
+// goes to the device as one packed I32 upload from page-locked memory. Decode steps (one query
+// token per sequence) can run as graphs captured per (batch bucket, block-table width bucket):
+// the batch is padded to the bucket with rows that write no KV (slot -1) and are dropped, and
+// activations live in a workspace sized for the largest bucket, so every graph reuses it.
+#include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <map>
 
 #include "model/model.h"
 #include "model/rope.h"
 #include "ops/ops.h"
+#include "ops/runtime.h"
 
 namespace tritium {
 
 namespace {
 
-Tensor i32_tensor(const std::vector<int32_t>& v, Shape shape, Device dev) {
-  Tensor h = Tensor::from_blob(const_cast<int32_t*>(v.data()), shape, DType::I32, Device::cpu(), nullptr);
-  return dev.is_cpu() ? h : h.to(dev);
-}
+int64_t up4(int64_t n) { return (n + 3) / 4 * 4; }  // I32 sections start 16-byte aligned
 
 // out[:, cols of part i] = x @ W_i^T + b_i
 void run_linear(const Tensor& x, const Linear& lin, Tensor& out) {
@@ -25,64 +33,163 @@ void run_linear(const Tensor& x, const Linear& lin, Tensor& out) {
   }
 }
 
+bool identity_rows(const ForwardBatch& b) {
+  if (b.logits_indices.size() != b.token_ids.size()) return false;
+  for (size_t i = 0; i < b.logits_indices.size(); ++i)
+    if (b.logits_indices[i] != int32_t(i)) return false;
+  return true;
+}
+
+// Decode batch sizes are padded up to one of these.
+int64_t batch_bucket(int64_t n) {
+  if (n <= 8) return int64_t(std::bit_ceil(uint64_t(std::max<int64_t>(n, 1))));
+  const int64_t step = n <= 64 ? 8 : n <= 128 ? 16 : n <= 256 ? 32 : 64;
+  return (n + step - 1) / step * step;
+}
+int64_t width_bucket(int64_t w) { return std::max<int64_t>(16, int64_t(std::bit_ceil(uint64_t(std::max<int64_t>(w, 1))))); }
+
 }  // namespace
 
-Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
+// Offsets (in I32 elements) of the sections of the packed step metadata.
+struct Model::MetaLayout {
+  int64_t T = 0, S = 0, W = 0, R = 0;
+  int64_t ids = 0, slots = 0, cu = 0, lens = 0, tables = 0, cs = 0, rows = 0, total = 0;
+  MetaLayout(int64_t t, int64_t s, int64_t w, int64_t r) : T(t), S(s), W(w), R(r) {
+    int64_t o = 0;
+    auto take = [&](int64_t n) {
+      int64_t at = o;
+      o += up4(n);
+      return at;
+    };
+    ids = take(T);
+    slots = take(T);
+    cu = take(S + 1);
+    lens = take(S);
+    tables = take(S * W);
+    cs = take(T);
+    rows = take(R);
+    total = std::max<int64_t>(o, 4);
+  }
+};
+
+// Device views of one step's metadata.
+struct Model::StepMeta {
+  Tensor ids, slots, cu, lens, tables, cs_index, rows_idx;
+};
+
+// Activations of up to `rows` tokens, reused by every decode graph.
+struct Model::Workspace {
+  int64_t rows = 0;
+  Tensor residual, normed, qkv, attn, hidden, gate_up, mlp, logits;
+};
+
+struct Model::DecodeGraphs {
+  int64_t max_batch = 0;
+  std::unique_ptr<ops::DeviceGraphs> graphs;  // null on the CPU: the padded path runs eagerly
+  Workspace ws;
+  std::map<int64_t, Tensor> inputs;  // key -> the graph's packed metadata on the device
+  const void* kv_id = nullptr;       // the KV cache the graphs were captured with
+  int64_t captures = 0, steps = 0;
+};
+
+Model::Model() = default;
+Model::~Model() = default;
+
+void Model::enable_decode_graphs(int64_t max_batch) {
+  if (max_batch <= 0) {
+    graphs_.reset();
+    return;
+  }
   const ModelSpec& s = spec_;
+  auto g = std::make_unique<DecodeGraphs>();
+  g->max_batch = batch_bucket(max_batch);
+  g->graphs = ops::make_graphs(device_);
+  Workspace& w = g->ws;
+  const int64_t B = g->max_batch, H = s.hidden_size, hd = s.head_dim;
+  w.rows = B;
+  w.residual = Tensor::empty({B, H}, compute_dtype_, device_);
+  w.normed = Tensor::empty({B, H}, compute_dtype_, device_);
+  w.qkv = Tensor::empty({B, (s.num_heads + 2 * s.num_kv_heads) * hd}, compute_dtype_, device_);
+  w.attn = Tensor::empty({B, s.num_heads * hd}, compute_dtype_, device_);
+  w.hidden = Tensor::empty({B, H}, compute_dtype_, device_);
+  w.gate_up = Tensor::empty({B, 2 * s.intermediate_size}, compute_dtype_, device_);
+  w.mlp = Tensor::empty({B, s.intermediate_size}, compute_dtype_, device_);
+  w.logits = Tensor::empty({B, s.vocab_size}, compute_dtype_, device_);
+  graphs_ = std::move(g);
+}
+
+int64_t Model::decode_graph_max_batch() const { return graphs_ ? graphs_->max_batch : 0; }
+size_t Model::num_decode_graphs() const { return graphs_ && graphs_->graphs ? graphs_->graphs->size() : 0; }
+int64_t Model::num_graph_captures() const { return graphs_ ? graphs_->captures : 0; }
+int64_t Model::num_graph_steps() const { return graphs_ ? graphs_->steps : 0; }
+
+int64_t Model::workspace_bytes(int64_t rows) const {
+  const ModelSpec& s = spec_;
+  const int64_t per_row = 5 * s.hidden_size + (s.num_heads + 2 * s.num_kv_heads) * s.head_dim +
+                          s.num_heads * s.head_dim + 3 * s.intermediate_size + s.vocab_size;
+  return batch_bucket(rows) * per_row * int64_t(dtype_size(compute_dtype_));
+}
+
+// Packs the step's metadata for Tp tokens / Sp sequences (>= the batch's: padding rows) with
+// block tables W wide into `host`, laid out as L.
+void Model::pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, int32_t* host) {
   const int64_t T = b.num_tokens(), S = b.num_seqs();
-  TRITIUM_CHECK(T > 0 && S > 0, "forward: empty batch");
-  TRITIUM_CHECK(int64_t(b.positions.size()) == T && int64_t(b.slot_mapping.size()) == T &&
-                    int64_t(b.cu_seqlens_q.size()) == S + 1 && int64_t(b.block_tables.size()) == S * b.max_blocks_per_seq,
-                "forward: inconsistent batch metadata");
-  TRITIUM_CHECK(int64_t(kv.k.size()) == s.num_layers, "forward: KV cache has ", kv.k.size(), " layers, model ",
-                s.num_layers);
+  std::memset(host, 0, size_t(L.total) * 4);
+  std::copy(b.token_ids.begin(), b.token_ids.end(), host + L.ids);
+  std::copy(b.slot_mapping.begin(), b.slot_mapping.end(), host + L.slots);
+  std::fill(host + L.slots + T, host + L.slots + L.T, -1);  // padding rows write no KV
+  std::copy(b.cu_seqlens_q.begin(), b.cu_seqlens_q.end(), host + L.cu);
+  for (int64_t s = S; s < L.S; ++s) host[L.cu + s + 1] = host[L.cu + s] + 1;  // one token each
+  std::copy(b.seq_lens.begin(), b.seq_lens.end(), host + L.lens);
+  std::fill(host + L.lens + S, host + L.lens + L.S, 1);
+  for (int64_t s = 0; s < S; ++s)
+    std::copy_n(b.block_tables.begin() + s * b.max_blocks_per_seq, b.max_blocks_per_seq, host + L.tables + s * L.W);
+  if (rope_rows)
+    for (int64_t t = 0; t < T; ++t) host[L.cs + t] = int32_t(t);
+  else
+    std::copy(b.positions.begin(), b.positions.end(), host + L.cs);
+  std::copy(b.logits_indices.begin(), b.logits_indices.end(), host + L.rows);
+}
+
+Model::StepMeta Model::upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst) {
+  if (!staging_.defined() || staging_.numel() < L.total) {
+    ops::wait_uploads(device_);  // the old buffer may still be read by an upload
+    staging_ = ops::staging_tensor({std::max<int64_t>(L.total, 4096)}, DType::I32, device_);
+  } else {
+    ops::wait_uploads(device_);  // the previous step's upload has left the buffer
+  }
+  pack_meta(b, L, rope_rows, staging_.data<int32_t>());
+  Tensor dev = dst ? *dst : Tensor::empty({L.total}, DType::I32, device_);
+  Tensor src = staging_.narrow(0, 0, L.total);
+  ops::upload_async(dev, src);
+  StepMeta m;
+  m.ids = dev.narrow(0, L.ids, L.T);
+  m.slots = dev.narrow(0, L.slots, L.T);
+  m.cu = dev.narrow(0, L.cu, L.S + 1);
+  m.lens = dev.narrow(0, L.lens, L.S);
+  m.tables = dev.narrow(0, L.tables, L.S * L.W).view({L.S, L.W});
+  m.cs_index = dev.narrow(0, L.cs, L.T);
+  m.rows_idx = dev.narrow(0, L.rows, L.R);
+  return m;
+}
+
+Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tensor& cos_sin, KVCache& kv,
+                         Workspace* ws, bool all_rows) {
+  const ModelSpec& s = spec_;
   const Device dev = device_;
   const DType act = compute_dtype_;
   const int64_t H = s.hidden_size, nh = s.num_heads, nkv = s.num_kv_heads, hd = s.head_dim;
   const int64_t qkv_dim = (nh + 2 * nkv) * hd, I = s.intermediate_size;
-
-  Tensor ids = i32_tensor(b.token_ids, {T}, dev);
-  Tensor slots = i32_tensor(b.slot_mapping, {T}, dev);
-  Tensor cu = i32_tensor(b.cu_seqlens_q, {S + 1}, dev);
-  Tensor lens = i32_tensor(b.seq_lens, {S}, dev);
-  Tensor tables = i32_tensor(b.block_tables, {S, b.max_blocks_per_seq}, dev);
-
-  // RoPE rows: the precomputed table, unless dynamic NTK scaling is active for a sequence
-  // whose context outgrew max_position_embeddings; then per-token rows for this step.
-  Tensor cos_sin = rope_table_, cs_index;
-  bool need_rows = false;
-  for (int64_t i = 0; i < T; ++i) need_rows |= b.positions[size_t(i)] >= rope_table_.size(0);
-  if (s.rope.type == RopeType::Dynamic)
-    for (int64_t q = 0; q < S; ++q) need_rows |= b.seq_lens[size_t(q)] > s.max_position_embeddings;
-  std::vector<int32_t> arange;
-  if (need_rows) {
-    Tensor rows = Tensor::empty({T, s.rotary_dim}, DType::F32);
-    float af = s.rope.type == RopeType::Yarn ? float(s.rope.attention_factor) : 1.0f;
-    for (int64_t q = 0; q < S; ++q) {
-      auto inv = rope_inv_freq(s, b.seq_lens[size_t(q)]);
-      for (int32_t t = b.cu_seqlens_q[size_t(q)]; t < b.cu_seqlens_q[size_t(q) + 1]; ++t)
-        rope_row(inv, af, b.positions[size_t(t)], rows.data<float>() + int64_t(t) * s.rotary_dim);
-    }
-    cos_sin = rows.to(dev);
-    arange.resize(size_t(T));
-    for (int64_t i = 0; i < T; ++i) arange[size_t(i)] = int32_t(i);
-    cs_index = i32_tensor(arange, {T}, dev);
-  } else {
-    cs_index = i32_tensor(b.positions, {T}, dev);
-  }
-
-  Tensor residual = Tensor::empty({T, H}, act, dev);
-  Tensor normed = Tensor::empty({T, H}, act, dev);
-  Tensor qkv = Tensor::empty({T, qkv_dim}, act, dev);
-  Tensor attn = Tensor::empty({T, nh * hd}, act, dev);
-  Tensor hidden = Tensor::empty({T, H}, act, dev);  // output of o_proj / down_proj
-  Tensor gate_up = Tensor::empty({T, 2 * I}, act, dev);
-  Tensor mlp = Tensor::empty({T, I}, act, dev);
+  auto buf = [&](Tensor Workspace::*field, int64_t cols) {
+    return ws ? (ws->*field).narrow(0, 0, T) : Tensor::empty({T, cols}, act, dev);
+  };
+  Tensor residual = buf(&Workspace::residual, H), normed = buf(&Workspace::normed, H);
+  Tensor qkv = buf(&Workspace::qkv, qkv_dim), attn = buf(&Workspace::attn, nh * hd);
+  Tensor hidden = buf(&Workspace::hidden, H);  // output of o_proj / down_proj
+  Tensor gate_up = buf(&Workspace::gate_up, 2 * I), mlp = buf(&Workspace::mlp, I);
 
   ops::RopeArgs ra{nh, nkv, hd, s.rotary_dim, s.rope.layout == RopeLayout::Neox};
-  const int64_t max_q = b.max_query_len();
-
-  ops::embedding(ids, embed_, residual);
+  ops::embedding(m.ids, embed_, residual);
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
     if (l == 0)
@@ -96,10 +203,10 @@ Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
       ops::rms_norm(q3, L.q_norm, float(s.rms_norm_eps), q3);
       ops::rms_norm(k3, L.k_norm, float(s.rms_norm_eps), k3);
     }
-    ops::rope_write_kv(qkv, cos_sin, cs_index, slots, kv.k[size_t(l)], kv.v[size_t(l)], ra);
+    ops::rope_write_kv(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], ra);
     Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
     ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)]};
-    ops::attention(q3, kv.k[size_t(l)], kv.v[size_t(l)], tables, cu, lens, max_q, aa, attn);
+    ops::attention(q3, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens, max_q, aa, attn);
     run_linear(attn, L.o, hidden);
     ops::add_rms_norm(hidden, residual, L.post_norm, float(s.rms_norm_eps), normed);
     run_linear(normed, L.gate_up, gate_up);
@@ -108,20 +215,97 @@ Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
   }
 
   // Final norm only for the rows whose logits are wanted.
+  Tensor last;
+  const int64_t R = all_rows ? T : m.rows_idx.numel();
+  if (all_rows) {
+    ops::add_rms_norm(hidden, residual, final_norm_, float(s.rms_norm_eps), normed);
+    last = normed;
+  } else {
+    // Gather the wanted rows with the embedding op (one launch each, whatever R is).
+    Tensor rows_h = Tensor::empty({R, H}, act, dev), rows_r = Tensor::empty({R, H}, act, dev);
+    last = Tensor::empty({R, H}, act, dev);
+    ops::embedding(m.rows_idx, hidden, rows_h);
+    ops::embedding(m.rows_idx, residual, rows_r);
+    ops::add_rms_norm(rows_h, rows_r, final_norm_, float(s.rms_norm_eps), last);
+  }
+  Tensor logits = ws ? ws->logits.narrow(0, 0, R) : Tensor::empty({R, s.vocab_size}, act, dev);
+  ops::linear(last, lm_head_, nullptr, logits);
+  return logits;
+}
+
+Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
+  const ModelSpec& s = spec_;
+  const int64_t T = b.num_tokens(), S = b.num_seqs();
+  TRITIUM_CHECK(T > 0 && S > 0, "forward: empty batch");
+  TRITIUM_CHECK(int64_t(b.positions.size()) == T && int64_t(b.slot_mapping.size()) == T &&
+                    int64_t(b.cu_seqlens_q.size()) == S + 1 && int64_t(b.block_tables.size()) == S * b.max_blocks_per_seq,
+                "forward: inconsistent batch metadata");
+  TRITIUM_CHECK(int64_t(kv.k.size()) == s.num_layers, "forward: KV cache has ", kv.k.size(), " layers, model ",
+                s.num_layers);
   const int64_t R = int64_t(b.logits_indices.size());
   TRITIUM_CHECK(R > 0, "forward: no logits requested");
-  Tensor rows_h = Tensor::empty({R, H}, act, dev), rows_r = Tensor::empty({R, H}, act, dev);
-  Tensor last = Tensor::empty({R, H}, act, dev);
   for (int32_t t : b.logits_indices) TRITIUM_CHECK(t >= 0 && t < T, "forward: logits index ", t, " out of range");
-  // Gather the wanted rows with the embedding op (one launch each, whatever R is).
-  Tensor rows_idx = i32_tensor(b.logits_indices, {R}, dev);
-  ops::embedding(rows_idx, hidden, rows_h);
-  ops::embedding(rows_idx, residual, rows_r);
-  ops::add_rms_norm(rows_h, rows_r, final_norm_, float(s.rms_norm_eps), last);
-  Tensor logits = Tensor::empty({R, s.vocab_size}, act == DType::F32 ? DType::F32 : act, dev);
-  ops::linear(last, lm_head_, nullptr, logits);
-  if (dev.is_cpu()) return logits;
-  return logits.to(Device::cpu()).to(DType::F32);
+  const Device dev = device_;
+
+  // RoPE rows: the precomputed table, unless dynamic NTK scaling is active for a sequence
+  // whose context outgrew max_position_embeddings; then per-token rows for this step.
+  bool need_rows = false;
+  for (int64_t i = 0; i < T; ++i) need_rows |= b.positions[size_t(i)] >= rope_table_.size(0);
+  if (s.rope.type == RopeType::Dynamic)
+    for (int64_t q = 0; q < S; ++q) need_rows |= b.seq_lens[size_t(q)] > s.max_position_embeddings;
+  const int64_t max_q = b.max_query_len();
+  const bool all_rows = identity_rows(b);
+
+  if (graphs_ && !need_rows && max_q == 1 && T == S && all_rows && S <= graphs_->max_batch) {
+    DecodeGraphs& g = *graphs_;
+    const void* kv_id = kv.k.empty() ? nullptr : kv.k[0].data();
+    if (kv_id != g.kv_id) {  // graphs hold the cache's addresses
+      if (g.graphs) g.graphs->clear();
+      g.inputs.clear();
+      g.kv_id = kv_id;
+    }
+    const int64_t B = batch_bucket(S), W = width_bucket(b.max_blocks_per_seq);
+    const int64_t key = (B << 32) | W;
+    MetaLayout L(B, B, W, 0);
+    Tensor& in = g.inputs[key];
+    if (!in.defined()) in = Tensor::empty({L.total}, DType::I32, dev);
+    StepMeta m = upload_meta(b, L, false, &in);
+    auto body = [&, m] { run_layers(m, B, 1, rope_table_, kv, &g.ws, true); };
+    ++g.steps;
+    if (!g.graphs) {
+      body();
+    } else {
+      if (!g.graphs->contains(key)) {
+        g.graphs->capture(key, body);
+        ++g.captures;
+      }
+      g.graphs->replay(key);
+    }
+    return g.ws.logits.narrow(0, 0, S);
+  }
+
+  Tensor cos_sin = rope_table_;
+  if (need_rows) {
+    Tensor rows = Tensor::empty({T, s.rotary_dim}, DType::F32);
+    float af = s.rope.type == RopeType::Yarn ? float(s.rope.attention_factor) : 1.0f;
+    for (int64_t q = 0; q < S; ++q) {
+      auto inv = rope_inv_freq(s, b.seq_lens[size_t(q)]);
+      for (int32_t t = b.cu_seqlens_q[size_t(q)]; t < b.cu_seqlens_q[size_t(q) + 1]; ++t)
+        rope_row(inv, af, b.positions[size_t(t)], rows.data<float>() + int64_t(t) * s.rotary_dim);
+    }
+    cos_sin = dev.is_cpu() ? rows : rows.to(dev);
+  }
+  MetaLayout L(T, S, std::max<int64_t>(b.max_blocks_per_seq, 1), all_rows ? 0 : R);
+  StepMeta m = upload_meta(b, L, need_rows, nullptr);
+  return run_layers(m, T, max_q, cos_sin, kv, nullptr, all_rows);
+}
+
+Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
+  Tensor logits = forward_device(b, kv);
+  if (!device_.is_cpu()) return logits.contiguous().to(Device::cpu()).to(DType::F32);
+  Tensor out = Tensor::empty(logits.shape(), DType::F32);
+  out.copy_from(logits);  // logits may be a view of the workspace
+  return out;
 }
 
 }  // namespace tritium

@@ -65,14 +65,41 @@ class Model {
   int64_t kv_bytes_per_block(int64_t block_size) const;
 
   KVCache allocate_kv_cache(int64_t num_blocks, int64_t block_size) const;
-  // Runs the batch; returns F32 logits [logits_indices.size(), vocab] on the host.
+  // Runs the batch; returns logits [logits_indices.size(), vocab] in the compute dtype on the
+  // model's device. They may live in a workspace: valid until the next forward.
+  Tensor forward_device(const ForwardBatch& batch, KVCache& kv);
+  // The same, as F32 logits on the host (a copy the caller owns).
   Tensor forward(const ForwardBatch& batch, KVCache& kv);
+
+  // Decode steps of up to max_batch sequences (one query token each, logits for every one)
+  // run padded to a batch bucket, in a workspace allocated now; on a device that captures
+  // graphs (CUDA), as one graph per (batch bucket, block-table width bucket), captured on
+  // first use and replayed after. On the CPU the padded path runs eagerly (tests use it).
+  // 0 turns this off.
+  void enable_decode_graphs(int64_t max_batch);
+  int64_t decode_graph_max_batch() const;  // the largest bucket (0: off)
+  size_t num_decode_graphs() const;
+  int64_t num_graph_captures() const;
+  int64_t num_graph_steps() const;  // forward passes that took the bucketed decode path
+  // Bytes enable_decode_graphs(rows) allocates for its workspace.
+  int64_t workspace_bytes(int64_t rows) const;
+
+  ~Model();
 
   // Names and shapes every checkpoint of this spec must hold.
   static std::vector<std::pair<std::string, Shape>> expected_tensors(const ModelSpec& spec);
 
  private:
-  Model() = default;
+  struct MetaLayout;
+  struct StepMeta;
+  struct Workspace;
+  struct DecodeGraphs;
+  Model();
+  static void pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, int32_t* host);
+  StepMeta upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst);
+  Tensor run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tensor& cos_sin, KVCache& kv, Workspace* ws,
+                    bool all_rows);
+
   ModelSpec spec_;
   Device device_;
   DType compute_dtype_ = DType::F32;
@@ -80,6 +107,8 @@ class Model {
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
   Tensor rope_table_;  // [max positions, rotary_dim] F32 on the device
+  Tensor staging_;     // page-locked I32 buffer the step metadata is uploaded from
+  std::unique_ptr<DecodeGraphs> graphs_;
 };
 
 // Named synthetic shapes.

@@ -27,6 +27,16 @@ struct AttentionArgs {
   int64_t sliding_window = 0;  // keys with pos > q_pos - window are visible; 0 = all
 };
 
+// Per-row sampling controls for ops::sample, on the logits' device, [R] each.
+struct SampleArgs {
+  Tensor temperature;  // F32: <= 0 greedy (argmax, lowest id on ties)
+  Tensor top_k;        // I32: <= 0 or >= V: off
+  Tensor top_p;        // F32: >= 1: off
+  Tensor min_p;        // F32: <= 0: off
+  Tensor seeds;        // I64: the row's random stream ...
+  Tensor steps;        // I32: ... and its position in it (uniforms = Philox(seed + step << 32, token id))
+};
+
 struct OpTable {
   void (*embedding)(const Tensor& ids, const Tensor& table, Tensor& out);
   void (*rms_norm)(const Tensor& x, const Tensor& w, float eps, Tensor& out);
@@ -38,6 +48,7 @@ struct OpTable {
   void (*attention)(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
                     const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                     const AttentionArgs& args, Tensor& out);
+  void (*sample)(const Tensor& logits, const SampleArgs& args, Tensor& out_ids);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -72,6 +83,15 @@ inline void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
                       const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                       const AttentionArgs& args, Tensor& out) {
   op_table(q.device()).attention(q, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_query_len, args, out);
+}
+
+// One token per row of logits [R, V] (F32, BF16 or F16) -> out_ids I32 [R]. With y = x / T the
+// kept set is {y >= t}: t is the k-th largest y (top-k; ties kept), then the largest t whose
+// kept softmax mass is >= top_p of the top-k mass, then at least max(y) + log(min_p); the token
+// is argmax over the kept set of y - log(-log(u)) (Gumbel-max: an exact draw from the kept
+// softmax), u the uniform Triton's tl.rand gives for (seed + (step << 32), token id).
+inline void sample(const Tensor& logits, const SampleArgs& args, Tensor& out_ids) {
+  op_table(logits.device()).sample(logits, args, out_ids);
 }
 
 }  // namespace tritium::ops

@@ -95,6 +95,30 @@ TEST_P(GoldenTest, BatchedDecodeMatchesSingle) {
   EXPECT_EQ(r[2].output_ids, g.gen);
 }
 
+TEST_P(GoldenTest, PaddedDecodeBucketsMatch) {
+  // Decode steps padded to a graph bucket (3 sequences run as 4; eagerly on the CPU) give the
+  // same logits as unpadded steps, and the fixture's continuation.
+  const std::string dir = test::golden_dir(GetParam());
+  auto model = Model::load(dir);
+  Golden g = read_golden(dir);
+  SamplingParams sp = greedy(g);
+  std::vector<int32_t> shorter(g.prompt.begin(), g.prompt.begin() + 11);
+  Generator plain(*model, 64, 16);
+  auto ref = plain.generate({g.prompt, shorter, g.prompt}, sp);
+  model->enable_decode_graphs(4);
+  EXPECT_EQ(model->decode_graph_max_batch(), 4);
+  Generator padded(*model, 64, 16);
+  auto r = padded.generate({g.prompt, shorter, g.prompt}, sp);
+  EXPECT_EQ(r[0].output_ids, g.gen);
+  EXPECT_EQ(r[1].output_ids, ref[1].output_ids);
+  EXPECT_EQ(r[2].output_ids, g.gen);
+  EXPECT_EQ(padded.pool().num_free(), 64) << "blocks leaked";
+  // Every decode step takes the padded path, except (dynamic NTK) past max_position_embeddings.
+  if (model->spec().rope.type != RopeType::Dynamic)
+    EXPECT_EQ(model->num_graph_steps(), int64_t(g.gen.size()) - 1);
+  EXPECT_GT(model->num_graph_steps(), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(test::golden_names()),
                          [](const auto& info) { return info.param; });
 

@@ -16,5 +16,8 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_ind
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
                const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                const ops::AttentionArgs& args, Tensor& out);
+void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
+// The uniform in [0, 1) Triton's tl.rand(seed, offset) gives (Philox-4x32-10).
+float philox_uniform(uint64_t seed, uint32_t offset);
 
 }  // namespace tritium::cpu

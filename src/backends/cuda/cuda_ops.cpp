@@ -219,13 +219,16 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
 
 const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
-                                 &attention};
+                                 &attention, &sample};
   return t;
 }
 
 void register_ops() {
   static std::once_flag once;
-  std::call_once(once, [] { ops::register_op_table(DeviceType::CUDA, &op_table()); });
+  std::call_once(once, [] {
+    ops::register_op_table(DeviceType::CUDA, &op_table());
+    register_runtime();
+  });
 }
 
 void init_backend(int device_index) {

@@ -25,6 +25,8 @@ void init_backend(int device_index = 0);
 // Registers the CUDA op table with ops::register_op_table (idempotent).
 void register_ops();
 const ops::OpTable& op_table();
+// Registers the CUDA RuntimeTable (graphs, staging memory, uploads: src/ops/runtime.h).
+void register_runtime();
 
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
@@ -36,5 +38,6 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_ind
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,
                const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                const ops::AttentionArgs& args, Tensor& out);
+void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
 
 }  // namespace tritium::cuda

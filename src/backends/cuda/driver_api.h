@@ -29,6 +29,8 @@ namespace tritium::cuda {
   X(cuMemGetInfo_v2)                      \
   X(cuMemAlloc_v2)                        \
   X(cuMemFree_v2)                         \
+  X(cuMemAllocHost_v2)                    \
+  X(cuMemFreeHost)                        \
   X(cuMemcpyHtoD_v2)                      \
   X(cuMemcpyDtoH_v2)                      \
   X(cuMemcpyDtoD_v2)                      \

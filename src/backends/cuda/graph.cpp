@@ -38,21 +38,23 @@ void CudaGraph::reset() noexcept {
   pool_ = 0;
 }
 
-CudaGraph CudaGraph::capture(int device_index, StreamHandle stream, const std::function<void()>& fn) {
+CudaGraph CudaGraph::capture(int device_index, StreamHandle stream, const std::function<void()>& fn,
+                             CachingAllocator::PoolId shared_pool) {
   make_current(device_index);
   TRITIUM_CHECK(stream != nullptr, "CudaGraph::capture needs a non-default stream");
   TRITIUM_CHECK(!stream_is_capturing(stream), "CudaGraph::capture: the stream is already capturing");
   CachingAllocator& alloc = caching_allocator();
   CudaGraph result;
   result.device_ = device_index;
-  result.pool_ = alloc.create_pool();  // released by result's destructor on any error below
+  if (!shared_pool) result.pool_ = alloc.create_pool();  // released by result's destructor on any error below
+  const CachingAllocator::PoolId pool = shared_pool ? shared_pool : result.pool_;
 
   CUgraph graph = nullptr;
   {
     StreamGuard guard(device_index, stream);
     // Relaxed: allocations (cuMemAlloc on a pool miss) and module loads may happen meanwhile.
     TRITIUM_CU(cuStreamBeginCapture_v2, to_cu(stream), CU_STREAM_CAPTURE_MODE_RELAXED);
-    alloc.begin_pool(result.pool_, device_index);
+    alloc.begin_pool(pool, device_index);
     try {
       fn();
     } catch (...) {

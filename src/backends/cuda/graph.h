@@ -26,7 +26,10 @@ class CudaGraph {
   // under capture, and instantiates the result. Nothing runs on the GPU until replay().
   // Host<->device copies, synchronization and module loading must not happen in fn (load
   // kernels first with KernelRunner::preload, or run fn once eagerly).
-  static CudaGraph capture(int device_index, StreamHandle stream, const std::function<void()>& fn);
+  // shared_pool != 0: allocate from that pool (create_pool) instead of one of the graph's own;
+  // the caller releases it after the graphs that share it are gone.
+  static CudaGraph capture(int device_index, StreamHandle stream, const std::function<void()>& fn,
+                           CachingAllocator::PoolId shared_pool = 0);
 
   void replay(StreamHandle stream) const;  // enqueues the graph; does not wait
   bool valid() const { return exec_ != nullptr; }
@@ -35,7 +38,7 @@ class CudaGraph {
   void reset() noexcept;
   CUgraphExec_st* exec_ = nullptr;
   int device_ = 0;
-  CachingAllocator::PoolId pool_ = 0;
+  CachingAllocator::PoolId pool_ = 0;  // owned pool (0 when none or shared)
 };
 
 // Graphs keyed by an int (e.g. the decode batch size bucket), all on one stream.

@@ -1,0 +1,86 @@
+// The CUDA RuntimeTable (src/ops/runtime.h): graph sets over one shared allocator pool,
+// page-locked staging memory, stream-ordered uploads.
+#include <map>
+
+#include "backends/cuda/cuda_ops.h"
+#include "backends/cuda/driver.h"
+#include "backends/cuda/driver_api.h"
+#include "backends/cuda/graph.h"
+#include "backends/cuda/stream.h"
+#include "ops/runtime.h"
+
+namespace tritium::cuda {
+
+namespace {
+
+class CudaDeviceGraphs final : public ops::DeviceGraphs {
+ public:
+  explicit CudaDeviceGraphs(int device) : device_(device), pool_(caching_allocator().create_pool()) {}
+  ~CudaDeviceGraphs() override {
+    graphs_.clear();  // before the pool they allocated from
+    caching_allocator().release_pool(pool_);
+  }
+  bool contains(int64_t key) const override { return graphs_.count(key) != 0; }
+  void capture(int64_t key, const std::function<void()>& fn) override {
+    graphs_.erase(key);
+    graphs_.emplace(key, CudaGraph::capture(device_, current_stream(device_), fn, pool_));
+  }
+  void replay(int64_t key) override {
+    auto it = graphs_.find(key);
+    TRITIUM_CHECK(it != graphs_.end(), "CUDA graph ", key, " was never captured");
+    it->second.replay(current_stream(device_));
+  }
+  size_t size() const override { return graphs_.size(); }
+  void clear() override { graphs_.clear(); }
+
+ private:
+  int device_;
+  CachingAllocator::PoolId pool_;
+  std::map<int64_t, CudaGraph> graphs_;
+};
+
+std::unique_ptr<ops::DeviceGraphs> make_graphs(Device dev) { return std::make_unique<CudaDeviceGraphs>(dev.index); }
+
+void* host_alloc(size_t bytes) {
+  void* p = nullptr;
+  TRITIUM_CU(cuMemAllocHost_v2, &p, bytes);
+  return p;
+}
+
+void host_free(void* p) { api().cuMemFreeHost(p); }  // from destructors: never throws
+
+// One event per device, recorded after each upload.
+constexpr int kMaxDevices = 64;
+std::unique_ptr<Event> g_upload_events[kMaxDevices];
+bool g_upload_pending[kMaxDevices] = {};
+
+void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
+  TRITIUM_CHECK(dev.index >= 0 && dev.index < kMaxDevices, "upload_async: bad device ", dev.str());
+  make_current(dev.index);
+  StreamHandle s = current_stream(dev.index);
+  memcpy_htod_async(dst, src, bytes, s);
+  auto& ev = g_upload_events[dev.index];
+  if (!ev) ev = std::make_unique<Event>(dev.index);
+  ev->record(s);
+  g_upload_pending[dev.index] = true;
+}
+
+void wait_uploads(Device dev) {
+  if (dev.index < 0 || dev.index >= kMaxDevices || !g_upload_pending[dev.index]) return;
+  g_upload_events[dev.index]->synchronize();
+  g_upload_pending[dev.index] = false;
+}
+
+void sync(Device dev) {
+  make_current(dev.index);
+  TRITIUM_CU(cuStreamSynchronize, to_cu(current_stream(dev.index)));
+}
+
+}  // namespace
+
+void register_runtime() {
+  static const ops::RuntimeTable t = {&make_graphs, &host_alloc, &host_free, &upload_async, &wait_uploads, &sync};
+  ops::register_runtime(DeviceType::CUDA, &t);
+}
+
+}  // namespace tritium::cuda

@@ -1,0 +1,38 @@
+// Sampling on the logits' device (ops::sample): the host sends the rows' controls in one
+// upload and gets back only the chosen ids, instead of copying [rows, vocab] logits out.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "tritium/sampling_params.h"
+
+namespace tritium {
+
+struct RowSampling {
+  float temperature = 0;  // <= 0: greedy
+  int32_t top_k = 0;
+  float top_p = 1;
+  float min_p = 0;
+  uint64_t seed = 0;
+  int32_t step = 0;  // tokens the row's sequence generated so far
+};
+
+// Whether ops::sample does for `p` what the host sampler (choose_next_token) would, for a
+// sequence that has generated `num_generated` tokens: no penalties, no logprobs, and no eos
+// to mask for min_tokens. (The random draws differ: the device uses Philox streams.)
+bool device_can_sample(const SamplingParams& p, int64_t num_generated);
+RowSampling row_sampling(const SamplingParams& p, uint64_t seed, int64_t num_generated);
+
+class DeviceSampler {
+ public:
+  // One token per row of logits [R, V] (R = rows.size()), on logits' device; waits for them.
+  std::vector<int32_t> sample(const Tensor& logits, std::span<const RowSampling> rows);
+
+ private:
+  Tensor staging_, device_;  // packed controls, reused while large enough
+  int64_t capacity_ = 0;     // rows they hold
+};
+
+}  // namespace tritium
