@@ -51,6 +51,8 @@ void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const st
   c->add_option("--dtype", a.dtype, "Compute dtype: float32 (CPU), bfloat16 or float16 (GPU)");
   c->add_option("--block-size", a.block_size, "KV cache block size in tokens")->capture_default_str()->check(CLI::Range(1, 1024));
   c->add_option("--kv-cache-gb", a.kv_cache_gb, kv_cache_help)->check(CLI::NonNegativeNumber);
+  c->add_flag("--enforce-eager", a.enforce_eager,
+              "GPU: launch every decode step's kernels one by one instead of replaying CUDA graphs");
 }
 
 void add_sampling_options(CLI::App* c, SamplingArgs& a) {

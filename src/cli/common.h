@@ -20,6 +20,7 @@ struct ModelArgs {
   std::string dtype;
   int64_t block_size = 16;
   double kv_cache_gb = 0;  // 0 = the command's default
+  bool enforce_eager = false;  // no CUDA graphs for decode steps
 };
 
 struct SamplingArgs {

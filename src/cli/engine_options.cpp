@@ -21,6 +21,8 @@ EngineConfig EngineArgs::config() const {
   c.gpu_memory_utilization = gpu_memory_utilization;
   c.enable_prefix_caching = !no_prefix_caching;
   c.seed = uint64_t(seed);
+  c.max_graph_batch = model.enforce_eager ? 0 : -1;
+  c.sampler = sampler;
   if (c.model_dir.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
   prepare_device(c.device);
   return c;
@@ -38,6 +40,11 @@ void add_engine_options(CLI::App* c, EngineArgs& a, bool allow_synthetic) {
   c->add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Fraction of GPU memory to use")->capture_default_str();
   c->add_flag("--no-prefix-caching", a.no_prefix_caching, "Do not reuse KV blocks of shared prompt prefixes");
   c->add_option("--engine-seed", a.seed, "Seed for requests that give none")->capture_default_str();
+  c->add_option("--sampler", a.sampler,
+                "Where tokens are drawn: auto (on a GPU, on the device unless a request needs penalties or "
+                "logprobs), device, or host")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "device", "host"}));
 }
 
 }  // namespace tritium::cli

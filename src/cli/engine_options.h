@@ -20,6 +20,7 @@ struct EngineArgs {
   double gpu_memory_utilization = 0.9;
   bool no_prefix_caching = false;
   int64_t seed = 0;
+  std::string sampler = "auto";
   EngineConfig config() const;
 };
 

@@ -95,7 +95,7 @@ struct Model::DecodeGraphs {
 Model::Model() = default;
 Model::~Model() = default;
 
-void Model::enable_decode_graphs(int64_t max_batch) {
+void Model::enable_decode_graphs(int64_t max_batch, bool capture) {
   if (max_batch <= 0) {
     graphs_.reset();
     return;
@@ -103,7 +103,7 @@ void Model::enable_decode_graphs(int64_t max_batch) {
   const ModelSpec& s = spec_;
   auto g = std::make_unique<DecodeGraphs>();
   g->max_batch = batch_bucket(max_batch);
-  g->graphs = ops::make_graphs(device_);
+  if (capture) g->graphs = ops::make_graphs(device_);
   Workspace& w = g->ws;
   const int64_t B = g->max_batch, H = s.hidden_size, hd = s.head_dim;
   w.rows = B;
@@ -276,6 +276,9 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
       body();
     } else {
       if (!g.graphs->contains(key)) {
+        // Run the step once eagerly first: loads every kernel it needs outside the capture.
+        // Replaying it afterwards is harmless: it rewrites the same K/V and recomputes the logits.
+        body();
         g.graphs->capture(key, body);
         ++g.captures;
       }

@@ -75,8 +75,9 @@ class Model {
   // run padded to a batch bucket, in a workspace allocated now; on a device that captures
   // graphs (CUDA), as one graph per (batch bucket, block-table width bucket), captured on
   // first use and replayed after. On the CPU the padded path runs eagerly (tests use it).
-  // 0 turns this off.
-  void enable_decode_graphs(int64_t max_batch);
+  // 0 turns this off. capture = false runs the padded steps eagerly on any device (tests
+  // compare it with the graphs' replays).
+  void enable_decode_graphs(int64_t max_batch, bool capture = true);
   int64_t decode_graph_max_batch() const;  // the largest bucket (0: off)
   size_t num_decode_graphs() const;
   int64_t num_graph_captures() const;

@@ -49,9 +49,10 @@ void* host_alloc(size_t bytes) {
 
 void host_free(void* p) { api().cuMemFreeHost(p); }  // from destructors: never throws
 
-// One event per device, recorded after each upload.
+// One event per device, recorded after each upload. Never destroyed: static destructors run
+// after the driver may have shut down.
 constexpr int kMaxDevices = 64;
-std::unique_ptr<Event> g_upload_events[kMaxDevices];
+Event* g_upload_events[kMaxDevices] = {};
 bool g_upload_pending[kMaxDevices] = {};
 
 void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
@@ -60,7 +61,7 @@ void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
   StreamHandle s = current_stream(dev.index);
   memcpy_htod_async(dst, src, bytes, s);
   auto& ev = g_upload_events[dev.index];
-  if (!ev) ev = std::make_unique<Event>(dev.index);
+  if (!ev) ev = new Event(dev.index);
   ev->record(s);
   g_upload_pending[dev.index] = true;
 }
