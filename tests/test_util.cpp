@@ -18,6 +18,16 @@ std::string source_dir() { return TRITIUM_SOURCE_DIR; }
 
 std::string golden_dir(const std::string& name) { return source_dir() + "/tests/fixtures/golden/" + name; }
 
+std::string find_golden_root() {
+  std::string built = source_dir() + "/tests/fixtures/golden";
+  if (fs::is_directory(built)) return built;
+  for (fs::path p = fs::current_path(); !p.empty(); p = p.parent_path()) {
+    if (fs::is_directory(p / "tests/fixtures/golden")) return (p / "tests/fixtures/golden").string();
+    if (p == p.parent_path()) break;
+  }
+  return "";
+}
+
 std::vector<std::string> golden_names() {
   std::vector<std::string> r;
   for (auto& e : fs::directory_iterator(source_dir() + "/tests/fixtures/golden"))

@@ -9,6 +9,9 @@ namespace tritium::test {
 
 std::string source_dir();                     // repository root
 std::string golden_dir(const std::string& name);  // tests/fixtures/golden/<name>
+// tests/fixtures/golden under the source tree this binary was built from, else (the binary was
+// carried to another machine) below the working directory or one above it; "" if none.
+std::string find_golden_root();
 std::vector<std::string> golden_names();      // every fixture directory
 std::string temp_dir(const std::string& tag);  // a fresh empty directory under the build tree
 

@@ -182,6 +182,7 @@ void run_throughput(const ThroughputArgs& a) {
     double submit = 0, first = 0, end = 0;
     std::vector<double> gaps;
     int64_t out = 0;
+    std::string error;
   };
   std::vector<Rec> recs(size_t(a.num_prompts));
   std::vector<std::thread> readers;
@@ -208,12 +209,17 @@ void run_throughput(const ThroughputArgs& a) {
           last = t;
           ++r.out;
         }
-        if (!o.error.empty()) throw Error(o.error);
+        if (!o.error.empty() && r.error.empty()) r.error = o.error;
       }
       r.end = now_s();
     });
   }
   for (auto& t : readers) t.join();
+  int failed = 0;
+  for (auto& r : recs) failed += !r.error.empty();
+  for (auto& r : recs)
+    if (!r.error.empty())
+      throw Error(str_cat("bench throughput: ", failed, " of ", a.num_prompts, " requests failed; the first: ", r.error));
   const double wall = now_s() - t0;
   std::vector<double> ttft, itl;
   int64_t out_tokens = 0;

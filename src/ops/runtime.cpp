@@ -21,9 +21,9 @@ Tensor staging_tensor(const Shape& shape, DType dtype, Device dev) {
   const RuntimeTable* rt = runtime_for(dev);
   if (!rt || !rt->host_alloc) return Tensor::empty(shape, dtype, Device::cpu());
   size_t bytes = size_t(shape_numel(shape)) * dtype_size(dtype);
-  void* p = rt->host_alloc(bytes ? bytes : 1);
+  void* p = rt->host_alloc(dev, bytes ? bytes : 1);
   auto free_fn = rt->host_free;
-  return Tensor::from_blob(p, shape, dtype, Device::cpu(), std::shared_ptr<void>(p, [free_fn](void* q) { free_fn(q); }));
+  return Tensor::from_blob(p, shape, dtype, Device::cpu(), std::shared_ptr<void>(p, [free_fn, dev](void* q) { free_fn(dev, q); }));
 }
 
 void upload_async(Tensor& dst, const Tensor& src) {

@@ -28,8 +28,8 @@ class DeviceGraphs {
 struct RuntimeTable {
   std::unique_ptr<DeviceGraphs> (*make_graphs)(Device dev);
   // Page-locked host memory (so uploads from it are truly asynchronous).
-  void* (*host_alloc)(size_t bytes);
-  void (*host_free)(void* p);
+  void* (*host_alloc)(Device dev, size_t bytes);
+  void (*host_free)(Device dev, void* p);
   // Copies host -> device in the device's current stream order; returns at once. The host
   // memory must stay untouched until wait_uploads() (or synchronize()) has returned.
   void (*upload_async)(void* dst, Device dev, const void* src, size_t bytes);

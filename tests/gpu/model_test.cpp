@@ -39,18 +39,7 @@ constexpr double kTieFraction = 0.05;
 using test::Golden;
 using test::read_golden;
 
-// The golden fixtures: under the source tree this binary was built from, else (the binary was
-// carried to another machine) tests/fixtures/golden below the working directory or above it.
-std::string golden_root() {
-  namespace fs = std::filesystem;
-  std::string built = test::source_dir() + "/tests/fixtures/golden";
-  if (fs::is_directory(built)) return built;
-  for (fs::path p = fs::current_path(); !p.empty(); p = p.parent_path()) {
-    if (fs::is_directory(p / "tests/fixtures/golden")) return (p / "tests/fixtures/golden").string();
-    if (p == p.parent_path()) break;
-  }
-  return "";
-}
+std::string golden_root() { return test::find_golden_root(); }
 
 std::vector<std::string> golden_fixtures() {
   std::vector<std::string> r;

@@ -41,13 +41,20 @@ class CudaDeviceGraphs final : public ops::DeviceGraphs {
 
 std::unique_ptr<ops::DeviceGraphs> make_graphs(Device dev) { return std::make_unique<CudaDeviceGraphs>(dev.index); }
 
-void* host_alloc(size_t bytes) {
+void* host_alloc(Device dev, size_t bytes) {
+  make_current(dev.index);  // any thread may ask (the engine's, say)
   void* p = nullptr;
   TRITIUM_CU(cuMemAllocHost_v2, &p, bytes);
   return p;
 }
 
-void host_free(void* p) { api().cuMemFreeHost(p); }  // from destructors: never throws
+void host_free(Device dev, void* p) {  // from destructors: never throws
+  try {
+    make_current(dev.index);
+  } catch (...) {
+  }
+  api().cuMemFreeHost(p);
+}
 
 // One event per device, recorded after each upload. Never destroyed: static destructors run
 // after the driver may have shut down.
