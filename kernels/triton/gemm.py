@@ -6,10 +6,7 @@ row strides so x/out may be views; has_bias is a runtime flag (bias_ptr is ignor
 gemv_splitk_kernel     decode / skinny (M <= BLOCK_M, 16..64): each program streams a BLOCK_N x k_per_split
                        slab of W once; with splits > 1 it writes fp32 partials to ws
                        [splits, M, N] and splitk_reduce_kernel sums them (+ bias), which keeps
-                       the result deterministic (no atomics). X_SILU_MUL: x is gate | up
-                       [M, 2K] and the kernel multiplies silu(gate) * up (rounded to the
-                       activation dtype, as act_and_mul_kernel stores it) into W: the MLP's
-                       down projection without the separate activation kernel.
+                       the result deterministic (no atomics).
 matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on sm90 a plain
                        tl.dot with num_stages >= 3 lowers to wgmma.
 matmul_persistent_kernel
@@ -23,8 +20,7 @@ import triton.language as tl
 @triton.jit
 def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
                        k_per_split, has_bias,
-                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                       X_SILU_MUL: tl.constexpr):
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     # grid = (cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K
     pid_n = tl.program_id(0)
     pid_k = tl.program_id(1)
@@ -43,12 +39,7 @@ def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_strid
         kk = k0 + offs_k
         kmask = kk < k_hi
         w = tl.load(w_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
-        if X_SILU_MUL:
-            g = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
-            u = tl.load(x_rows + K + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
-            x = (g / (1.0 + tl.exp(-g)) * u).to(w.dtype)
-        else:
-            x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
+        x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
         acc = tl.dot(x, tl.trans(w), acc)
     omask = mmask[:, None] & nmask[None, :]
     if splits > 1:
@@ -145,7 +136,7 @@ def matmul_persistent_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_stride,
 
 
 _GEMV_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "ws_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride",
-             "k_per_split", "has_bias", "BLOCK_M", "BLOCK_N", "BLOCK_K", "X_SILU_MUL"]
+             "k_per_split", "has_bias", "BLOCK_M", "BLOCK_N", "BLOCK_K"]
 _MM_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride", "has_bias",
            "BLOCK_M", "BLOCK_N", "BLOCK_K", "GROUP_M"]
 
@@ -157,7 +148,7 @@ def _sig(names, act):
             s[n] = "*fp32"
         elif n.endswith("_ptr"):
             s[n] = act
-        elif n.startswith("BLOCK_") or n in ("GROUP_M", "X_SILU_MUL"):
+        elif n.startswith("BLOCK_") or n == "GROUP_M":
             s[n] = "constexpr"
         else:
             s[n] = "i32"
@@ -181,14 +172,12 @@ MATMUL_CONFIGS = [
 SPECS = []
 for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
     for _bm, _bn, _bk, _nw, _ns in GEMV_CONFIGS:
-        for _silu in (0, 1):
-            SPECS.append({
-                "name": f"gemv_splitk_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}" + ("_silu_mul" if _silu else ""),
-                "fn": gemv_splitk_kernel, "signature": _sig(_GEMV_SIG, _p),
-                "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk, "X_SILU_MUL": _silu},
-                "num_warps": _nw, "num_stages": _ns,
-                "div16": ["K", "x_stride", "w_stride", "k_per_split"],
-            })
+        SPECS.append({
+            "name": f"gemv_splitk_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_splitk_kernel,
+            "signature": _sig(_GEMV_SIG, _p),
+            "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
+            "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+        })
     SPECS.append({
         "name": f"splitk_reduce_{_dt}", "fn": splitk_reduce_kernel,
         "signature": {"ws_ptr": "*fp32", "bias_ptr": _p, "out_ptr": _p, "M": "i32", "N": "i32", "splits": "i32",

@@ -80,7 +80,7 @@ struct Model::StepMeta {
 // Activations of up to `rows` tokens, reused by every decode graph.
 struct Model::Workspace {
   int64_t rows = 0;
-  Tensor residual, normed, qkv, attn, hidden, gate_up, logits;
+  Tensor residual, normed, qkv, attn, hidden, gate_up, mlp, logits;
 };
 
 struct Model::DecodeGraphs {
@@ -113,6 +113,7 @@ void Model::enable_decode_graphs(int64_t max_batch, bool capture) {
   w.attn = Tensor::empty({B, s.num_heads * hd}, compute_dtype_, device_);
   w.hidden = Tensor::empty({B, H}, compute_dtype_, device_);
   w.gate_up = Tensor::empty({B, 2 * s.intermediate_size}, compute_dtype_, device_);
+  w.mlp = Tensor::empty({B, s.intermediate_size}, compute_dtype_, device_);
   w.logits = Tensor::empty({B, s.vocab_size}, compute_dtype_, device_);
   graphs_ = std::move(g);
 }
@@ -125,7 +126,7 @@ int64_t Model::num_graph_steps() const { return graphs_ ? graphs_->steps : 0; }
 int64_t Model::workspace_bytes(int64_t rows) const {
   const ModelSpec& s = spec_;
   const int64_t per_row = 5 * s.hidden_size + (s.num_heads + 2 * s.num_kv_heads) * s.head_dim +
-                          s.num_heads * s.head_dim + 2 * s.intermediate_size + s.vocab_size;
+                          s.num_heads * s.head_dim + 3 * s.intermediate_size + s.vocab_size;
   return batch_bucket(rows) * per_row * int64_t(dtype_size(compute_dtype_));
 }
 
@@ -185,7 +186,7 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
   Tensor residual = buf(&Workspace::residual, H), normed = buf(&Workspace::normed, H);
   Tensor qkv = buf(&Workspace::qkv, qkv_dim), attn = buf(&Workspace::attn, nh * hd);
   Tensor hidden = buf(&Workspace::hidden, H);  // output of o_proj / down_proj
-  Tensor gate_up = buf(&Workspace::gate_up, 2 * I);
+  Tensor gate_up = buf(&Workspace::gate_up, 2 * I), mlp = buf(&Workspace::mlp, I);
 
   ops::RopeArgs ra{nh, nkv, hd, s.rotary_dim, s.rope.layout == RopeLayout::Neox};
   ops::embedding(m.ids, embed_, residual);
@@ -209,7 +210,8 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
     run_linear(attn, L.o, hidden);
     ops::add_rms_norm(hidden, residual, L.post_norm, float(s.rms_norm_eps), normed);
     run_linear(normed, L.gate_up, gate_up);
-    ops::silu_mul_linear(gate_up, L.down.weights[0], L.down.biases.empty() ? nullptr : &L.down.biases[0], hidden);
+    ops::silu_and_mul(gate_up, mlp);
+    run_linear(mlp, L.down, hidden);
   }
 
   // Final norm only for the rows whose logits are wanted.

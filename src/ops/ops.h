@@ -49,7 +49,6 @@ struct OpTable {
                     const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                     const AttentionArgs& args, Tensor& out);
   void (*sample)(const Tensor& logits, const SampleArgs& args, Tensor& out_ids);
-  void (*silu_mul_linear)(const Tensor& gate_up, const Tensor& w, const Tensor* bias, Tensor& out);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -73,11 +72,6 @@ inline void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor&
 }
 // gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
 inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }
-// out [M, N] = (silu(gate) * up) @ w^T (+ bias) for gate_up [M, 2K] = gate | up: the MLP's
-// activation and down projection (one kernel on the GPU at decode sizes).
-inline void silu_mul_linear(const Tensor& gate_up, const Tensor& w, const Tensor* bias, Tensor& out) {
-  op_table(out.device()).silu_mul_linear(gate_up, w, bias, out);
-}
 // Rotates q and k of qkv in place (cos_sin [N, rotary_dim]: cos half then sin half, row
 // cos_sin_index[t] for token t) and writes k, v to their cache slots.
 inline void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,

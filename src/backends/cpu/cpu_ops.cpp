@@ -154,17 +154,9 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
   });
 }
 
-void silu_mul_linear(const Tensor& gate_up, const Tensor& w, const Tensor* bias, Tensor& out) {
-  TRITIUM_CHECK(gate_up.dim() == 2 && gate_up.size(1) % 2 == 0, "silu_mul_linear: gate_up ", gate_up.str(),
-                " must be [M, 2K]");
-  Tensor act = Tensor::empty({gate_up.size(0), gate_up.size(1) / 2}, DType::F32);
-  silu_and_mul(gate_up, act);
-  linear(act, w, bias, out);
-}
-
 const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
-                                 &attention, &sample, &silu_mul_linear};
+                                 &attention, &sample};
   return t;
 }
 

@@ -11,7 +11,6 @@ void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
 void add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out);
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
 void silu_and_mul(const Tensor& gate_up, Tensor& out);
-void silu_mul_linear(const Tensor& gate_up, const Tensor& w, const Tensor* bias, Tensor& out);
 void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
                    Tensor& k_cache, Tensor& v_cache, const ops::RopeArgs& args);
 void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& block_tables,

@@ -11,7 +11,6 @@
 //               runs over chunks of its BLOCK_M rows instead (still correct, slower).
 // Every path honours the row strides of x and out (column slices of a fused output).
 #include <algorithm>
-#include <cstdlib>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/cuda_ops_util.h"
@@ -32,7 +31,7 @@ struct GemvChoice {
 
 // The GEMV variant for up to m rows: smallest BLOCK_M >= m, then the preferred tile shape
 // (BLOCK_N 32 x BLOCK_K 256 at BLOCK_M 16, BLOCK_N 64 x BLOCK_K 128 above), then the fewest warps.
-GemvChoice pick_gemv(const Catalog& cat, DType dt, int64_t m, bool silu) {
+GemvChoice pick_gemv(const Catalog& cat, DType dt, int64_t m) {
   GemvChoice best;
   auto score = [](const Variant* v, int64_t bm) {
     int64_t bn = v->cx("BLOCK_N"), bk = v->cx("BLOCK_K");
@@ -41,7 +40,7 @@ GemvChoice pick_gemv(const Catalog& cat, DType dt, int64_t m, bool silu) {
   };
   for (const Variant* v : cat.find("gemv_splitk_kernel", "x_ptr", dt)) {
     int64_t bm = v->cx("BLOCK_M");
-    if (bm < m || (v->cx_or("X_SILU_MUL", 0) != 0) != silu) continue;
+    if (bm < m) continue;
     if (!best.v || bm < best.bm || (bm == best.bm && score(v, bm) < score(best.v, best.bm)))
       best = {v, bm, v->cx("BLOCK_N"), v->cx("BLOCK_K")};
   }
@@ -68,7 +67,6 @@ struct Problem {
   const Tensor& w;
   const Tensor* bias;
   Tensor& out;
-  bool silu = false;  // x is gate | up [M, 2K]: the GEMV multiplies silu(gate) * up in
 };
 
 // GEMV over rows [m0, m0 + m) (m <= BLOCK_M) with `splits` K-splits.
@@ -114,24 +112,18 @@ int64_t gemv_splits(const Problem& p, const GemvChoice& g, int sm_count) {
   if (p.N % 16 != 0 || p.out.stride(0) % 16 != 0) return 1;
   int64_t s = std::max<int64_t>(1, sm_count / tiles);
   s = std::min<int64_t>(s, std::max<int64_t>(1, p.K / (2 * g.bk)));
-  // TRITIUM_GEMV_MAX_SPLITS=n caps the K-splits (1: never split), for measuring the choice.
-  static const int64_t cap = [] {
-    const char* e = std::getenv("TRITIUM_GEMV_MAX_SPLITS");
-    return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(8);
-  }();
-  return std::min<int64_t>(s, cap);
+  return std::min<int64_t>(s, 8);
 }
 
 void linear_gemv(const Problem& p, int sm_count) {
   const Catalog& cat = Catalog::for_device(p.dev.index);
-  GemvChoice g = pick_gemv(cat, p.dt, std::min<int64_t>(p.M, 64), p.silu);
-  if (!g.v) g = pick_gemv(cat, p.dt, 1, p.silu);  // the largest BLOCK_M there is is found by chunking below
+  GemvChoice g = pick_gemv(cat, p.dt, std::min<int64_t>(p.M, 64));
+  if (!g.v) g = pick_gemv(cat, p.dt, 1);  // the largest BLOCK_M there is is found by chunking below
   TRITIUM_CHECK(g.v, "linear (cuda): the kernel pack ", cat.origin(), " has no gemv_splitk kernel for ",
                 triton_type(p.dt));
   if (p.M > g.bm) {  // chunks of the largest BLOCK_M available
     for (const Variant* v : cat.find("gemv_splitk_kernel", "x_ptr", p.dt))
-      if (v->cx("BLOCK_M") > g.bm && (v->cx_or("X_SILU_MUL", 0) != 0) == p.silu)
-        g = {v, v->cx("BLOCK_M"), v->cx("BLOCK_N"), v->cx("BLOCK_K")};
+      if (v->cx("BLOCK_M") > g.bm) g = {v, v->cx("BLOCK_M"), v->cx("BLOCK_N"), v->cx("BLOCK_K")};
   }
   if (p.M <= g.bm) {
     run_gemv(p, g, 0, p.M, gemv_splits(p, g, sm_count));
@@ -196,37 +188,6 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   Problem p{dev, x.dtype(), M, N, K, x, w, bias, out};
   if (M > 64 && linear_matmul(p, cat.sm_count())) return;
   linear_gemv(p, cat.sm_count());
-}
-
-void silu_mul_linear(const Tensor& gate_up, const Tensor& w, const Tensor* bias, Tensor& out) {
-  const Device dev = gate_up.device();
-  check_act(gate_up, dev, kOp, "gate_up");
-  TRITIUM_CHECK(gate_up.dim() == 2 && gate_up.size(1) % 2 == 0, "silu_mul_linear (cuda): gate_up ",
-                describe(gate_up), " must be [M, 2K]");
-  const int64_t M = gate_up.size(0), K = gate_up.size(1) / 2;
-  const Catalog& cat = Catalog::for_device(dev.index);
-  // Decode shapes: one GEMV that applies the activation while loading x (no [M, K] round trip).
-  if (M >= 1 && M <= 64 && K % 16 == 0 && gate_up.stride(0) % 16 == 0 && w.dim() == 2 && w.size(1) == K &&
-      pick_gemv(cat, gate_up.dtype(), 1, true).v) {
-    check_device(w, dev, kOp, "weight");
-    check_same_dtype(w, gate_up, kOp, "weight");
-    check_act(out, dev, kOp, "out");
-    check_same_dtype(out, gate_up, kOp, "out");
-    TRITIUM_CHECK(w.stride(1) == 1 && out.dim() == 2 && out.size(0) == M && out.size(1) == w.size(0),
-                  "silu_mul_linear (cuda): weight ", describe(w), " / out ", describe(out), " do not fit gate_up ",
-                  describe(gate_up));
-    if (bias)
-      TRITIUM_CHECK(bias->device() == dev && bias->dtype() == gate_up.dtype() && bias->is_contiguous() &&
-                        bias->numel() == w.size(0),
-                    "silu_mul_linear (cuda): bias ", describe(*bias), " must be contiguous with ", w.size(0),
-                    " elements");
-    Problem p{dev, gate_up.dtype(), M, w.size(0), K, gate_up, w, bias, out, true};
-    linear_gemv(p, cat.sm_count());
-    return;
-  }
-  Tensor act = Tensor::empty({M, K}, gate_up.dtype(), dev);
-  silu_and_mul(gate_up, act);
-  linear(act, w, bias, out);
 }
 
 }  // namespace tritium::cuda
