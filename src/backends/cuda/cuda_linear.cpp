@@ -11,6 +11,7 @@
 //               runs over chunks of its BLOCK_M rows instead (still correct, slower).
 // Every path honours the row strides of x and out (column slices of a fused output).
 #include <algorithm>
+#include <cstdlib>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/cuda_ops_util.h"
@@ -112,7 +113,12 @@ int64_t gemv_splits(const Problem& p, const GemvChoice& g, int sm_count) {
   if (p.N % 16 != 0 || p.out.stride(0) % 16 != 0) return 1;
   int64_t s = std::max<int64_t>(1, sm_count / tiles);
   s = std::min<int64_t>(s, std::max<int64_t>(1, p.K / (2 * g.bk)));
-  return std::min<int64_t>(s, 8);
+  // TRITIUM_GEMV_MAX_SPLITS=n caps the K-splits (1: never split), for measuring the choice.
+  static const int64_t cap = [] {
+    const char* e = std::getenv("TRITIUM_GEMV_MAX_SPLITS");
+    return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(8);
+  }();
+  return std::min<int64_t>(s, cap);
 }
 
 void linear_gemv(const Problem& p, int sm_count) {
