@@ -18,6 +18,7 @@
 #include "ops/ops.h"
 #ifdef TRITIUM_HAVE_CUDA
 #include "backends/cuda/driver.h"
+#include "backends/cuda/kernel_profile.h"
 #endif
 
 namespace tritium::cli {
@@ -87,7 +88,13 @@ void run_decode(const DecodeArgs& a) {
     std::fprintf(stderr, "warm-up run ...\n");
     gen.generate(prompts, sp);
   }
+#ifdef TRITIUM_HAVE_CUDA
+  if (cuda::kernel_profile_enabled()) cuda::kernel_profile_reset();  // time the measured run only
+#endif
   auto res = gen.generate(prompts, sp);
+#ifdef TRITIUM_HAVE_CUDA
+  if (cuda::kernel_profile_enabled()) std::fprintf(stderr, "%s", cuda::kernel_profile_report().c_str());
+#endif
   double prefill_s = 0, decode_s = res[0].decode_seconds;
   int64_t steps = res[0].decode_steps;
   for (auto& r : res) prefill_s += r.prefill_seconds;
@@ -215,6 +222,9 @@ void run_throughput(const ThroughputArgs& a) {
     });
   }
   for (auto& t : readers) t.join();
+#ifdef TRITIUM_HAVE_CUDA
+  if (cuda::kernel_profile_enabled()) std::fprintf(stderr, "%s", cuda::kernel_profile_report().c_str());
+#endif
   int failed = 0;
   for (auto& r : recs) failed += !r.error.empty();
   for (auto& r : recs)

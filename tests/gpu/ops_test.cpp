@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_ops.h"
+#include "backends/cuda/kernel_profile.h"
 #include "core/error.h"
 #include "gpu_util.h"
 #include "ops/ops.h"
@@ -229,6 +230,20 @@ TEST_F(CudaOps, LinearSplitKAndLargeM) {
 
 TEST_F(CudaOps, LinearF16) {
   for (int64_t M : {1, 5, 64, 300}) run_linear_case({M, 1024, 512, M % 2 == 1, M == 64, DType::F16});
+}
+
+TEST_F(CudaOps, KernelProfileCountsLaunches) {
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  Tensor x = device_as(rand_vals(64 * 512, -1, 1), {64, 512}, DType::BF16);
+  Tensor w = device_as(rand_vals(512, 0.5f, 1.5f), {512}, DType::BF16);
+  Tensor out = poisoned({64, 512}, DType::BF16);
+  for (int i = 0; i < 3; ++i) ops::rms_norm(x, w, 1e-5f, out);
+  std::string r = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  std::printf("%s", r.c_str());
+  EXPECT_NE(r.find("rms_norm"), std::string::npos) << r;
+  EXPECT_NE(r.find(" 3 "), std::string::npos) << "three launches expected:\n" << r;
 }
 
 TEST_F(CudaOps, UnsupportedShapesAndDtypesGiveClearErrors) {

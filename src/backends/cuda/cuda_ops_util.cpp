@@ -1,6 +1,8 @@
 // The kernel catalog and the checks shared by the CUDA ops (see cuda_ops_util.h).
 #include "backends/cuda/cuda_ops_util.h"
 
+#include "backends/cuda/kernel_profile.h"
+
 #include <climits>
 #include <cstdlib>
 #include <fstream>
@@ -187,7 +189,10 @@ void launch(Device dev, const Variant& v, Grid grid, std::initializer_list<Kerne
   std::string bad = kr.check_args(v.name, a);
   TRITIUM_CHECK(bad.empty(), op, " (cuda): kernel ", v.name, " cannot take these arguments: ", bad);
   StreamHandle stream = stream_for(dev);
+  const bool timed = kernel_profile_enabled() && !stream_is_capturing(stream);
+  if (timed) kernel_profile_before(dev.index, stream);
   kr.launch(v.name, grid, stream, a);
+  if (timed) kernel_profile_after(v.name, stream);
   // TRITIUM_CUDA_LAUNCH_BLOCKING=1: wait after every launch (outside graph capture), so an
   // asynchronous fault (illegal address, ...) is reported against the kernel that caused it.
   static const bool blocking = [] {
