@@ -12,6 +12,7 @@
 //       into a CUDA graph.
 //   GQA groups larger than the decode kernel's BLOCK_G go through the prefill kernel.
 #include <algorithm>
+#include <cstdlib>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/cuda_ops_util.h"
@@ -100,7 +101,12 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   }
   if (part && red) {
     const int64_t bound = std::max<int64_t>(1, block_tables.size(1) * block_size);  // >= every context
-    const int64_t want = cdiv(4 * int64_t(cat.sm_count()), S * nkv);
+    // Programs per SM to aim for (TRITIUM_DECODE_PROGRAMS_PER_SM overrides, for measuring).
+    static const int64_t per_sm = [] {
+      const char* e = std::getenv("TRITIUM_DECODE_PROGRAMS_PER_SM");
+      return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(4);
+    }();
+    const int64_t want = cdiv(per_sm * int64_t(cat.sm_count()), S * nkv);
     const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
     const int64_t partition = cdiv(cdiv(bound, P0), 64) * 64;
     const int64_t P = cdiv(bound, partition);
