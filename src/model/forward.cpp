@@ -88,7 +88,7 @@ struct Model::DecodeGraphs {
   std::unique_ptr<ops::DeviceGraphs> graphs;  // null on the CPU: the padded path runs eagerly
   Workspace ws;
   std::map<int64_t, Tensor> inputs;  // key -> the graph's packed metadata on the device
-  const void* kv_id = nullptr;       // the KV cache the graphs were captured with
+  std::vector<const void*> kv_id;    // the KV cache the graphs were captured with (its layers' addresses)
   int64_t captures = 0, steps = 0;
 };
 
@@ -258,7 +258,9 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
 
   if (graphs_ && !need_rows && max_q == 1 && T == S && all_rows && S <= graphs_->max_batch) {
     DecodeGraphs& g = *graphs_;
-    const void* kv_id = kv.k.empty() ? nullptr : kv.k[0].data();
+    std::vector<const void*> kv_id;
+    for (size_t l = 0; l < kv.k.size(); ++l) kv_id.insert(kv_id.end(), {kv.k[l].data(), kv.v[l].data()});
+    if (!kv.k.empty()) kv_id.push_back(reinterpret_cast<const void*>(uintptr_t(kv.k[0].size(0))));
     if (kv_id != g.kv_id) {  // graphs hold the cache's addresses
       if (g.graphs) g.graphs->clear();
       g.inputs.clear();

@@ -1,6 +1,7 @@
 // The CUDA RuntimeTable (src/ops/runtime.h): graph sets over one shared allocator pool,
 // page-locked staging memory, stream-ordered uploads.
 #include <map>
+#include <mutex>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/driver.h"
@@ -61,9 +62,11 @@ void host_free(Device dev, void* p) {  // from destructors: never throws
 constexpr int kMaxDevices = 64;
 Event* g_upload_events[kMaxDevices] = {};
 bool g_upload_pending[kMaxDevices] = {};
+std::mutex g_upload_mu;
 
 void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
   TRITIUM_CHECK(dev.index >= 0 && dev.index < kMaxDevices, "upload_async: bad device ", dev.str());
+  std::lock_guard<std::mutex> lk(g_upload_mu);
   make_current(dev.index);
   StreamHandle s = current_stream(dev.index);
   memcpy_htod_async(dst, src, bytes, s);
@@ -74,6 +77,7 @@ void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
 }
 
 void wait_uploads(Device dev) {
+  std::lock_guard<std::mutex> lk(g_upload_mu);
   if (dev.index < 0 || dev.index >= kMaxDevices || !g_upload_pending[dev.index]) return;
   g_upload_events[dev.index]->synchronize();
   g_upload_pending[dev.index] = false;
