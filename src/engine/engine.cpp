@@ -350,15 +350,13 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     for (Sequence* s : sampled) rows.push_back(row_sampling(s->params, s->seed, s->num_generated()));
     toks = sampler.sample(dev_logits.narrow(0, 0, int64_t(sampled.size())), rows);
   } else if (!sampled.empty()) {
-    Tensor logits = dev_logits;
-    if (!logits.device().is_cpu()) logits = logits.contiguous().to(Device::cpu());
-    if (logits.dtype() != DType::F32) logits = logits.to(DType::F32);
+    Tensor logits = logits_to_host_f32(dev_logits);
     t_sample = now_s();
     parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
       std::vector<float> row, lsm;
       for (int64_t k = k0; k < k1; ++k) {
         Sequence* s = sampled[size_t(k)];
-        const float* lg = logits.data<float>() + k * logits.stride(0);
+        const float* lg = logits.data<float>() + k * V;
         const SamplingParams& p = s->params;
         int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
                                         std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),

@@ -50,12 +50,6 @@ Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, b
   return logits;
 }
 
-Tensor Generator::to_host_f32(const Tensor& logits) {
-  Tensor h = logits.device().is_cpu() ? logits : logits.contiguous().to(Device::cpu());
-  Tensor out = Tensor::empty(h.shape(), DType::F32);
-  out.copy_from(h);  // also a copy when h is a view of the model's workspace
-  return out;
-}
 
 Tensor Generator::prompt_logits(const std::vector<int32_t>& prompt, int64_t chunk) {
   TRITIUM_CHECK(!prompt.empty(), "prompt is empty");
@@ -68,7 +62,7 @@ Tensor Generator::prompt_logits(const std::vector<int32_t>& prompt, int64_t chun
   try {
     for (int64_t done = 0; done < P;) {
       int64_t n = std::min(chunk, P - done);
-      Tensor lg = to_host_f32(step(one, {n}, true));
+      Tensor lg = logits_to_host_f32(step(one, {n}, true));
       std::memcpy(out.data<float>() + done * V, lg.data<float>(), size_t(n * V) * 4);
       done += n;
     }
@@ -129,7 +123,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       for (size_t k = 0; k < which.size(); ++k) take(which[k], ids[k]);
       return;
     }
-    Tensor h = to_host_f32(lg);
+    Tensor h = logits_to_host_f32(lg);
     for (size_t k = 0; k < which.size(); ++k) pick(which[k], h.data<float>() + int64_t(k) * spec.vocab_size);
   };
 

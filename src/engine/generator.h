@@ -51,7 +51,6 @@ class Generator {
   // token of each (or of every new token when all_logits).
   // The logits are on the model's device (possibly its workspace: read them before the next step).
   Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits);
-  static Tensor to_host_f32(const Tensor& logits);
 
   Model& model_;
   BlockPool pool_;

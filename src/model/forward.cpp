@@ -152,16 +152,10 @@ void Model::pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows
 }
 
 Model::StepMeta Model::upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst) {
-  if (!staging_.defined() || staging_.numel() < L.total) {
-    ops::wait_uploads(device_);  // the old buffer may still be read by an upload
-    staging_ = ops::staging_tensor({std::max<int64_t>(L.total, 4096)}, DType::I32, device_);
-  } else {
-    ops::wait_uploads(device_);  // the previous step's upload has left the buffer
-  }
-  pack_meta(b, L, rope_rows, staging_.data<int32_t>());
+  const size_t bytes = size_t(L.total) * 4;
+  pack_meta(b, L, rope_rows, static_cast<int32_t*>(staging_.host(device_, bytes)));
   Tensor dev = dst ? *dst : Tensor::empty({L.total}, DType::I32, device_);
-  Tensor src = staging_.narrow(0, 0, L.total);
-  ops::upload_async(dev, src);
+  staging_.upload(dev, bytes);
   StepMeta m;
   m.ids = dev.narrow(0, L.ids, L.T);
   m.slots = dev.narrow(0, L.slots, L.T);
@@ -305,12 +299,13 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
   return run_layers(m, T, max_q, cos_sin, kv, nullptr, all_rows);
 }
 
-Tensor Model::forward(const ForwardBatch& b, KVCache& kv) {
-  Tensor logits = forward_device(b, kv);
-  if (!device_.is_cpu()) return logits.contiguous().to(Device::cpu()).to(DType::F32);
-  Tensor out = Tensor::empty(logits.shape(), DType::F32);
-  out.copy_from(logits);  // logits may be a view of the workspace
+Tensor logits_to_host_f32(const Tensor& logits) {
+  Tensor h = logits.device().is_cpu() ? logits : logits.contiguous().to(Device::cpu());
+  Tensor out = Tensor::empty(h.shape(), DType::F32);
+  out.copy_from(h);  // a copy even on the CPU: logits may be a view of the workspace
   return out;
 }
+
+Tensor Model::forward(const ForwardBatch& b, KVCache& kv) { return logits_to_host_f32(forward_device(b, kv)); }
 
 }  // namespace tritium

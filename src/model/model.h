@@ -10,6 +10,7 @@
 #include "core/tensor.h"
 #include "kv/block_pool.h"
 #include "model/config.h"
+#include "ops/runtime.h"
 
 namespace tritium {
 
@@ -108,9 +109,12 @@ class Model {
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
   Tensor rope_table_;  // [max positions, rotary_dim] F32 on the device
-  Tensor staging_;     // page-locked I32 buffer the step metadata is uploaded from
+  ops::StagingBuffer staging_;  // the step metadata is uploaded from here
   std::unique_ptr<DecodeGraphs> graphs_;
 };
+
+// A host F32 copy of logits from forward_device (which may be a view of the model's workspace).
+Tensor logits_to_host_f32(const Tensor& logits);
 
 // Named synthetic shapes.
 ModelSpec synthetic_spec(const std::string& name);

@@ -34,13 +34,9 @@ std::vector<int32_t> DeviceSampler::sample(const Tensor& logits, std::span<const
   const int64_t bytes = 8 * Rp + 6 * 4 * Rp;
   if (R > capacity_ || !device_.defined() || device_.device() != dev) {
     capacity_ = std::max<int64_t>(Rp, 64);
-    const int64_t cap_bytes = 8 * capacity_ + 6 * 4 * capacity_;
-    ops::wait_uploads(dev);  // the old staging buffer may still be read by an upload
-    staging_ = ops::staging_tensor({cap_bytes}, DType::U8, dev);
-    device_ = Tensor::empty({cap_bytes}, DType::U8, dev);
+    device_ = Tensor::empty({8 * capacity_ + 6 * 4 * capacity_}, DType::U8, dev);
   }
-  ops::wait_uploads(dev);
-  char* h = static_cast<char*>(staging_.data());
+  char* h = static_cast<char*>(staging_.host(dev, size_t(bytes)));
   auto* seeds = reinterpret_cast<int64_t*>(h);
   auto* temp = reinterpret_cast<float*>(h + 8 * Rp);
   auto* top_p = temp + Rp;
@@ -56,8 +52,7 @@ std::vector<int32_t> DeviceSampler::sample(const Tensor& logits, std::span<const
     top_k[i] = r.top_k;
     steps[i] = r.step;
   }
-  Tensor src = staging_.narrow(0, 0, bytes), dst = device_.narrow(0, 0, bytes);
-  ops::upload_async(dst, src);
+  staging_.upload(device_, size_t(28 * Rp));  // the controls; the ids section is output
   auto view = [&](int64_t off, DType dt) {
     return Tensor::from_blob(static_cast<char*>(device_.data()) + off, {R}, dt, dev, device_.holder());
   };

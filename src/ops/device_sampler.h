@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/runtime.h"
 #include "tritium/sampling_params.h"
 
 namespace tritium {
@@ -31,8 +32,9 @@ class DeviceSampler {
   std::vector<int32_t> sample(const Tensor& logits, std::span<const RowSampling> rows);
 
  private:
-  Tensor staging_, device_;  // packed controls, reused while large enough
-  int64_t capacity_ = 0;     // rows they hold
+  ops::StagingBuffer staging_;  // packed controls on the host
+  Tensor device_;               // ... on the device, plus the ids; reused while large enough
+  int64_t capacity_ = 0;        // rows device_ holds
 };
 
 }  // namespace tritium

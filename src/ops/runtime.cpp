@@ -1,5 +1,6 @@
 #include "ops/runtime.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tritium::ops {
@@ -40,6 +41,23 @@ void upload_async(Tensor& dst, const Tensor& src) {
 
 void wait_uploads(Device dev) {
   if (const RuntimeTable* rt = runtime_for(dev)) rt->wait_uploads(dev);
+}
+
+void* StagingBuffer::host(Device dev, size_t bytes) {
+  wait_uploads(dev);  // whatever this buffer last sent has left it
+  if (!buf_.defined() || dev_ != dev || buf_.nbytes() < bytes) {
+    if (buf_.defined()) wait_uploads(dev_);
+    buf_ = staging_tensor({int64_t(std::max<size_t>(bytes, 16384))}, DType::U8, dev);
+    dev_ = dev;
+  }
+  return buf_.data();
+}
+
+void StagingBuffer::upload(const Tensor& dst, size_t bytes) {
+  TRITIUM_CHECK(buf_.defined() && bytes <= buf_.nbytes() && bytes <= dst.nbytes() && dst.is_contiguous(),
+                "StagingBuffer::upload: ", bytes, " bytes to ", dst.str());
+  Tensor to = Tensor::from_blob(dst.data(), {int64_t(bytes)}, DType::U8, dst.device(), dst.holder());
+  upload_async(to, buf_.narrow(0, 0, int64_t(bytes)));
 }
 
 void synchronize(Device dev) {

@@ -49,4 +49,17 @@ void upload_async(Tensor& dst, const Tensor& src);
 void wait_uploads(Device dev);
 void synchronize(Device dev);
 
+// A page-locked host buffer reused for uploads to one device. host() hands out memory no
+// upload still reads (it waits for the last upload when needed); upload() sends its first
+// bytes to dst in stream order.
+class StagingBuffer {
+ public:
+  void* host(Device dev, size_t bytes);
+  void upload(const Tensor& dst, size_t bytes);  // dst: contiguous on the device, >= bytes
+
+ private:
+  Tensor buf_;  // U8 on the host
+  Device dev_;
+};
+
 }  // namespace tritium::ops
