@@ -34,6 +34,9 @@ struct EngineConfig {
   // Where tokens are drawn: "auto" (on a GPU, on the device whenever the request's sampling
   // allows it: no penalties, no logprobs), "device" (the same rule on any device) or "host".
   std::string sampler = "auto";
+  // Plan the next step (schedule it, build its batch) while the device runs the current one,
+  // when nothing waits and every running sequence decodes; used unless something changes.
+  bool overlap_scheduling = true;
 };
 
 struct TokenLogprob {

@@ -65,6 +65,8 @@ struct DecodeArgs {
   ModelArgs model;
   int64_t batch = 1, prompt_len = 128, gen_len = 32;
   bool json = false;
+  float temperature = 0, top_p = 1;  // 0: greedy
+  int top_k = 0;
 };
 
 void run_decode(const DecodeArgs& a) {
@@ -77,9 +79,13 @@ void run_decode(const DecodeArgs& a) {
     prompts.push_back(std::move(p));
   }
   SamplingParams sp;
-  sp.temperature = 0;
+  sp.temperature = a.temperature;
+  sp.top_p = a.top_p;
+  sp.top_k = a.top_k;
+  sp.seed = 1;
   sp.max_tokens = int(a.gen_len);
   sp.ignore_eos = true;
+  sp.validate();
   int64_t per_seq = (a.prompt_len + a.gen_len + a.model.block_size - 1) / a.model.block_size + 1;
   if (!a.model.enforce_eager && !model->device().is_cpu()) model->enable_decode_graphs(a.batch);
   Generator gen(*model, per_seq * a.batch, a.model.block_size);
@@ -111,6 +117,7 @@ void run_decode(const DecodeArgs& a) {
   std::string name = a.model.synthetic.empty() ? a.model.model_dir : a.model.synthetic;
   if (a.json) {
     nlohmann::json j = {{"model", name}, {"device", device}, {"batch", a.batch}, {"prompt_len", a.prompt_len},
+                        {"temperature", a.temperature}, {"top_p", a.top_p}, {"top_k", a.top_k},
                         {"gen_len", a.gen_len}, {"prefill_tokens_per_s", double(a.batch * a.prompt_len) / prefill_s},
                         {"decode_tokens_per_s", tok_s}, {"decode_step_ms", step_s * 1e3},
                         {"cuda_graphs", model->num_decode_graphs()},
@@ -121,7 +128,10 @@ void run_decode(const DecodeArgs& a) {
   }
   std::printf("model      %s (%s), device %s, %d threads\n", name.c_str(), s.summary().c_str(), device.c_str(),
               ThreadPool::global().num_threads());
-  std::printf("batch %lld, prompt %lld, generated %lld\n", (long long)a.batch, (long long)a.prompt_len, (long long)a.gen_len);
+  std::printf("batch %lld, prompt %lld, generated %lld, %s\n", (long long)a.batch, (long long)a.prompt_len,
+              (long long)a.gen_len,
+              a.temperature > 0 ? str_cat("temperature ", a.temperature, " top-p ", a.top_p, " top-k ", a.top_k).c_str()
+                                : "greedy");
   std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
   std::printf("decode     %.2f tokens/s (%.1f ms/step; %s)\n", tok_s, step_s * 1e3,
               model->num_decode_graphs() ? str_cat(model->num_decode_graphs(), " CUDA graphs replayed").c_str()
@@ -272,6 +282,9 @@ RegisterCommand reg([](CLI::App& app) {
   dc->add_option("--prompt-len", d->prompt_len, "Prompt tokens per sequence")->capture_default_str()->check(CLI::PositiveNumber);
   dc->add_option("--gen-len", d->gen_len, "Tokens generated per sequence")->capture_default_str()->check(CLI::PositiveNumber);
   dc->add_flag("--json", d->json, "Print one JSON object");
+  dc->add_option("--temperature", d->temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  dc->add_option("--top-p", d->top_p, "Nucleus sampling mass")->capture_default_str();
+  dc->add_option("--top-k", d->top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
   dc->callback([d] {
     if (d->model.model_dir.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
     run_decode(*d);

@@ -85,6 +85,7 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
   TRITIUM_CHECK(cfg.sampler == "auto" || cfg.sampler == "device" || cfg.sampler == "host",
                 "engine: sampler must be auto, device or host, got '", cfg.sampler, "'");
   device_sampling = cfg.sampler == "device" || (cfg.sampler == "auto" && !dev.is_cpu());
+  overlap = cfg.overlap_scheduling;
   // Decode graphs first: their workspace counts as used memory when the KV cache is sized.
   const int64_t graph_batch = cfg.max_graph_batch >= 0 ? cfg.max_graph_batch
                               : dev.is_cpu()           ? 0
@@ -142,11 +143,12 @@ Engine::Impl::~Impl() {
   if (engine_thread.joinable()) engine_thread.join();
   if (profile && phase.steps)
     std::fprintf(stderr,
-                 "[tritium profile] %lld steps, %lld tokens: schedule %.3f s, prepare %.3f s, forward %.3f s, "
-                 "sample %.3f s, %lld graph captures (forward: launching the step, plus copying logits to the host "
-                 "when the host samples; the device runs asynchronously, so waiting for it lands in sample)\n",
-                 (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.prepare, phase.forward,
-                 phase.sample, (long long)model->num_graph_captures());
+                 "[tritium profile] %lld steps, %lld tokens: schedule + batch %.3f s, forward %.3f s, sample %.3f s; "
+                 "%lld steps planned while the previous one ran (%.3f s of planning hidden behind the device); "
+                 "%lld graph captures. (forward: launching the step, plus copying logits to the host when the host "
+                 "samples; the device runs asynchronously, so waiting for it lands in sample)\n",
+                 (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.forward, phase.sample,
+                 (long long)planned_steps, phase.plan, (long long)model->num_graph_captures());
   {
     std::lock_guard<std::mutex> lk(out_mu);
     out_events.push_back(TokenEvent{});  // seq_id 0: shut down
@@ -300,19 +302,19 @@ void Engine::Impl::update_metrics() {
   m.preemptions = scheduler->num_preemptions();
 }
 
-void Engine::Impl::run_step(SchedulerOutput& out) {
-  const double t_prepare = now_s();
-  // Build the flattened batch.
+// The flattened batch of a scheduled step. For a planned step the tokens are not drawn yet
+// (known = false): their ids are left 0 and filled in by fill_planned_tokens.
+ForwardBatch Engine::Impl::build_batch(const SchedulerOutput& out, std::vector<Sequence*>& sampled, bool known) {
   ForwardBatch b;
   size_t max_blocks = 0;
   for (auto& ss : out.seqs) max_blocks = std::max(max_blocks, ss.seq->table.blocks().size());
   b.max_blocks_per_seq = int64_t(std::max<size_t>(max_blocks, 1));
   b.cu_seqlens_q.push_back(0);
-  std::vector<Sequence*> sampled;
+  sampled.clear();
   for (auto& ss : out.seqs) {
     Sequence* s = ss.seq;
     for (int64_t p = s->num_computed; p < s->num_computed + ss.num_tokens; ++p) {
-      b.token_ids.push_back(s->tokens[size_t(p)]);
+      b.token_ids.push_back(known ? s->tokens[size_t(p)] : 0);
       b.positions.push_back(int32_t(p));
       b.slot_mapping.push_back(s->table.slot(*pool, p));
     }
@@ -326,6 +328,22 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     for (size_t j = 0; j < size_t(b.max_blocks_per_seq); ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
   }
   if (b.logits_indices.empty()) b.logits_indices.push_back(0);  // only prefill chunks: logits unused
+  return b;
+}
+
+// The planned step still is what schedule() would give: nothing arrived, finished or waits.
+bool Engine::Impl::plan_valid() const {
+  if (!planned || scheduler->num_waiting() != 0 ||
+      scheduler->num_running() != int64_t(planned->out.seqs.size()))
+    return false;
+  for (size_t k = 0; k < planned->out.seqs.size(); ++k) {
+    Sequence* s = planned->out.seqs[k].seq;
+    if (scheduler->find(planned->seq_ids[k]) != s || int64_t(s->tokens.size()) != s->num_computed + 1) return false;
+  }
+  return true;
+}
+
+void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<Sequence*>& sampled) {
   const double t_forward = now_s();
   Tensor dev_logits = model->forward_device(b, kv);
   scheduler->after_step(out);
@@ -334,6 +352,21 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     for (auto& ss : out.seqs)
       if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
   }
+  // Overlap: while the device runs this step, plan the next one and build its batch (all
+  // but the token ids, which this step is drawing). Used if nothing changes meanwhile.
+  planned.reset();
+  const double t_plan = now_s();
+  if (overlap) {
+    SchedulerOutput next = scheduler->plan_continuation();
+    if (!next.empty()) {
+      Planned p;
+      p.batch = build_batch(next, p.sampled, false);
+      for (auto& ss : next.seqs) p.seq_ids.push_back(ss.seq->seq_id);
+      p.out = std::move(next);
+      planned = std::move(p);
+    }
+  }
+  const double t_planned = now_s();
 
   // Draw the tokens: on the device when every row allows it (only the ids come back), else
   // on the host from F32 logits, in parallel (each sequence has its own generator, so the
@@ -404,8 +437,8 @@ void Engine::Impl::run_step(SchedulerOutput& out) {
     if (!reason.empty()) finish_seq(s, reason);
   }
   if (profile) {
-    phase.prepare += t_forward - t_prepare;
-    phase.forward += t_sample - t_forward;
+    phase.forward += (t_plan - t_forward) + (t_sample - t_planned);
+    phase.plan += t_planned - t_plan;
     phase.sample += now_s() - t_sample;
     ++phase.steps;
     phase.tokens += b.num_tokens();
@@ -435,7 +468,20 @@ void Engine::Impl::engine_loop() {
       for (Sequence* s : scheduler->all())
         if (s->request_id == rid) finish_seq(s, "abort");
     const double t_sched = now_s();
-    SchedulerOutput out = scheduler->schedule();
+    SchedulerOutput out;
+    ForwardBatch b;
+    std::vector<Sequence*> sampled;
+    if (plan_valid()) {  // prepared while the previous step ran: fill in the drawn tokens
+      out = std::move(planned->out);
+      b = std::move(planned->batch);
+      sampled = std::move(planned->sampled);
+      for (size_t k = 0; k < out.seqs.size(); ++k) b.token_ids[k] = out.seqs[k].seq->tokens.back();
+      ++planned_steps;
+    } else {
+      out = scheduler->schedule();
+      if (!out.empty()) b = build_batch(out, sampled, true);
+    }
+    planned.reset();
     if (profile) phase.schedule += now_s() - t_sched;
     if (out.empty()) {
       update_metrics();
@@ -446,8 +492,9 @@ void Engine::Impl::engine_loop() {
       continue;
     }
     try {
-      run_step(out);
+      run_step(out, b, sampled);
     } catch (const std::exception& e) {
+      planned.reset();
       // A failed step fails the sequences in it, not the engine.
       for (auto& ss : out.seqs)
         if (scheduler->find(ss.seq->seq_id)) finish_seq(ss.seq, "error", e.what());

@@ -88,13 +88,26 @@ struct Engine::Impl {
   // TRITIUM_PROFILE=1: seconds spent per phase of the engine step, printed at shutdown.
   bool profile = false;
   struct Phase {
-    double schedule = 0, prepare = 0, forward = 0, sample = 0;
+    double schedule = 0, plan = 0, forward = 0, sample = 0;
     int64_t steps = 0, tokens = 0;
   } phase;
 
+  // The next step, planned (scheduled, batch built) while the current one runs on the device.
+  struct Planned {
+    SchedulerOutput out;
+    ForwardBatch batch;  // token ids not filled in yet
+    std::vector<Sequence*> sampled;
+    std::vector<uint64_t> seq_ids;
+  };
+  bool overlap = true;
+  std::optional<Planned> planned;
+  std::atomic<int64_t> planned_steps{0};
+
   void engine_loop();
   void output_loop();
-  void run_step(SchedulerOutput& out);
+  ForwardBatch build_batch(const SchedulerOutput& out, std::vector<Sequence*>& sampled, bool known);
+  bool plan_valid() const;
+  void run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<Sequence*>& sampled);
   void finish_seq(Sequence* s, const std::string& reason, const std::string& error = "");
   void emit(TokenEvent ev);
   void update_metrics();

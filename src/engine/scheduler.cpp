@@ -140,6 +140,19 @@ void Scheduler::after_step(const SchedulerOutput& out) {
   }
 }
 
+SchedulerOutput Scheduler::plan_continuation() {
+  SchedulerOutput out;
+  if (!waiting_.empty() || running_.empty() || int64_t(running_.size()) > cfg_.max_num_batched_tokens) return out;
+  for (auto& p : running_)
+    if (int64_t(p->tokens.size()) != p->num_computed) return out;  // not every one is drawing a token
+  for (auto& p : running_) {
+    if (!ensure_blocks(p.get(), p->num_computed + 1)) return SchedulerOutput{};  // schedule() will preempt
+    out.seqs.push_back({p.get(), 1, true});
+  }
+  out.num_tokens = int64_t(out.seqs.size());
+  return out;
+}
+
 std::unique_ptr<Sequence> Scheduler::finish(Sequence* s, const std::string& reason) {
   std::unique_ptr<Sequence> owned;
   auto it = std::find_if(running_.begin(), running_.end(), [&](auto& p) { return p.get() == s; });

@@ -42,6 +42,12 @@ class Scheduler {
   // After the forward pass: advances num_computed and registers newly full blocks in the
   // prefix cache. Call before appending sampled tokens.
   void after_step(const SchedulerOutput& out);
+  // Called after after_step, while the step's tokens are still being drawn: the step
+  // schedule() will give next if nothing changes meanwhile, in the steady state where it can
+  // be known now (nothing waits, every running sequence is drawing a token and decodes it
+  // next, within the token budget): each running sequence with one token. Reserves the blocks
+  // those tokens need (they stay with the sequence either way). Empty when not in that state.
+  SchedulerOutput plan_continuation();
   // Frees a sequence's blocks and drops it (finished or aborted). Returns it.
   std::unique_ptr<Sequence> finish(Sequence* seq, const std::string& reason);
   Sequence* find(uint64_t seq_id);

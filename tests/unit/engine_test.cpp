@@ -93,6 +93,17 @@ TEST(Engine, SixtyFourMixedRequestsMatchAlone) {
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total) << "blocks leaked";
   EXPECT_EQ(m.requests_finished, 64);
   EXPECT_GT(m.ttft.count, 0u);
+  EXPECT_GT(e.impl().planned_steps.load(), 0) << "no step was planned while the previous one ran";
+}
+
+TEST(Engine, WithoutOverlapTheSameTokens) {
+  auto reqs = mixed_requests(32, 7, 256);
+  auto ref = alone(test::golden_dir("llama"), reqs, greedy());
+  EngineConfig c = config("llama");
+  c.overlap_scheduling = false;
+  Engine e(c);
+  EXPECT_EQ(batched(e, reqs, greedy()), ref);
+  EXPECT_EQ(e.impl().planned_steps.load(), 0);
 }
 
 TEST(Engine, PreemptionKeepsResultsExact) {
@@ -109,6 +120,7 @@ TEST(Engine, PreemptionKeepsResultsExact) {
   wait_idle(e);
   auto mm = e.metrics();
   EXPECT_GT(mm.preemptions, 0) << "the pool was meant to be too small";
+  EXPECT_GT(e.impl().planned_steps.load(), 0);
   EXPECT_EQ(mm.kv_blocks_free, mm.kv_blocks_total);
 }
 

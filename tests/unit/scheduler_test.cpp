@@ -169,3 +169,49 @@ TEST(PrefixCache, SharedBlocksAreRefCounted) {
 }
 
 }  // namespace
+
+// plan_continuation (called between after_step and appending the drawn tokens) gives what
+// schedule() gives next in the steady decode state, and nothing otherwise.
+TEST(Scheduler, PlanContinuationMatchesTheNextSchedule) {
+  BlockPool pool(64, 4);
+  Scheduler sch({8, 100, 1000}, pool);
+  sch.add(seq(1, 25));
+  sch.add(seq(2, 3));
+  auto out = sch.schedule();
+  sch.after_step(out);
+  // Both prompts done and drawing their first token: the plan is one decode each.
+  auto plan = sch.plan_continuation();
+  ASSERT_EQ(plan.seqs.size(), 2u);
+  for (auto& ss : out.seqs) ss.seq->tokens.push_back(7);
+  for (int step = 0; step < 6; ++step) {  // crosses block boundaries: the plan reserved them
+    const size_t free_before = size_t(pool.num_free());
+    auto next = sch.schedule();
+    EXPECT_EQ(size_t(pool.num_free()), free_before) << "schedule() needed blocks the plan had not reserved";
+    ASSERT_EQ(next.seqs.size(), plan.seqs.size());
+    for (size_t k = 0; k < next.seqs.size(); ++k) {
+      EXPECT_EQ(next.seqs[k].seq, plan.seqs[k].seq);
+      EXPECT_EQ(next.seqs[k].num_tokens, 1);
+      EXPECT_TRUE(next.seqs[k].samples);
+    }
+    sch.after_step(next);
+    plan = sch.plan_continuation();
+    for (auto& ss : next.seqs) ss.seq->tokens.push_back(7);
+  }
+  // Something waiting: no plan (schedule() would admit it).
+  sch.add(seq(3, 2));
+  auto next = sch.schedule();
+  sch.after_step(next);
+  for (auto& ss : next.seqs)
+    if (ss.samples) ss.seq->tokens.push_back(7);
+  sch.add(seq(4, 2));
+  EXPECT_TRUE(sch.plan_continuation().empty());
+}
+
+TEST(Scheduler, NoPlanWhileAPromptIsStillBeingChunked) {
+  BlockPool pool(64, 4);
+  Scheduler sch({8, 10, 1000}, pool);
+  sch.add(seq(1, 25));
+  auto out = sch.schedule();  // 10 of 25 prompt tokens
+  sch.after_step(out);
+  EXPECT_TRUE(sch.plan_continuation().empty());
+}
