@@ -47,10 +47,11 @@ def case(S, ctx, hd, configs, bw):
 
         def run():
             attention.decode_attention_partial_kernel[(S, NKV, P)](
-                q, kc, vc, bt, lens, pacc, pml, hd ** -0.5, NH * hd, hd, per, NKV, NH // NKV, 0, psize, **cx,
-                num_warps=nw, num_stages=ns)
-            attention.decode_attention_reduce_kernel[(S, NH)](pacc, pml, out, NH * hd, hd, NH, P,
-                                                              **attention.reduce_constexprs(hd), num_warps=4)
+                q, kc, vc, bt, lens, pacc, pml, out, hd ** -0.5, NH * hd, hd, NH * hd, hd, per, NKV, NH // NKV, 0,
+                psize, **cx, num_warps=nw, num_stages=ns)
+            if P > 1:
+                attention.decode_attention_reduce_kernel[(S, NH)](pacc, pml, out, NH * hd, hd, NH, P,
+                                                                  **attention.reduce_constexprs(hd), num_warps=4)
         try:
             run()
         except Exception as e:  # noqa: BLE001
@@ -67,7 +68,7 @@ def case(S, ctx, hd, configs, bw):
 def main():
     bw = copy_bw()
     print(f"device {torch.cuda.get_device_name()}, copy {bw / 1e12:.2f} TB/s (read + write)")
-    grid = [(P, bn, nw, ns) for P in (2, 4, 8) for bn in (32, 64, 128) for nw, ns in ((4, 2), (4, 3), (8, 2))]
+    grid = [(P, bn, nw, ns) for P in (1, 2, 4, 8) for bn in (32, 64, 128) for nw, ns in ((4, 2), (4, 3), (8, 2))]
     for S, ctx, hd in ((64, 576, 64), (64, 576, 128), (32, 4096, 64)):
         case(S, ctx, hd, grid, bw)
 

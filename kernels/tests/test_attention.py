@@ -75,6 +75,8 @@ def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens):
     (16, 2, 128, 32, 0, [129, 64], 64),         # GQA 8, block size 32
     (8, 2, 64, 16, 20, [90, 15], 32),           # sliding window (empty partitions)
     (4, 2, 96, 16, 0, [41], 32),                # head_dim 96
+    (8, 2, 64, 16, 0, [70, 5], 128),            # one partition: normalized output, no reduce
+    (8, 2, 64, 16, 20, [90, 15], 96),           # one partition under a sliding window
 ])
 def test_decode(nh, nkv, hd, bs, window, seq_lens, psize):
     rng = np.random.default_rng(sum(seq_lens) * hd + window)
@@ -87,11 +89,12 @@ def test_decode(nh, nkv, hd, bs, window, seq_lens, psize):
     out = poisoned((S, nh, hd), DT)
     scale = hd ** -0.5
     attention.decode_attention_partial_kernel[(S, nkv, P)](
-        make(q, DT), make(kc, DT), make(vc, DT), make(bt, "i32"), make(seq_lens, "i32"), pacc, pml,
-        scale, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, psize,
+        make(q, DT), make(kc, DT), make(vc, DT), make(bt, "i32"), make(seq_lens, "i32"), pacc, pml, out,
+        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, psize,
         **attention.decode_constexprs(hd, bs, block_g=16, block_n=16))
-    attention.decode_attention_reduce_kernel[(S, nh)](pacc, pml, out, nh * hd, hd, nh, P,
-                                                      **attention.reduce_constexprs(hd, block_p=2))
+    if P > 1:
+        attention.decode_attention_reduce_kernel[(S, nh)](pacc, pml, out, nh * hd, hd, nh, P,
+                                                          **attention.reduce_constexprs(hd, block_p=2))
     ref = np.concatenate([_ref_seq(q[s:s + 1], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
                           for s in range(S)])
     assert rel_err(out.numpy(), ref) <= TOL

@@ -39,6 +39,27 @@ def test_rms_norm_residual(dt, T, N, BN):
     assert rel_err(out.numpy(), _rms_ref(rounded(h, dt), w, 1e-5)) <= TOL[dt]
 
 
+@pytest.mark.parametrize("dt", ["bf16", "fp16"])
+@pytest.mark.parametrize("splits,bias", [(1, False), (3, True)])
+def test_rms_norm_residual_splitk(dt, splits, bias):
+    # x = the fp32 partials' sum (+ bias), rounded to the storage dtype, then add & norm
+    rng = np.random.default_rng(splits)
+    T, N = 3, 200
+    parts = rng.standard_normal((splits, T, N)).astype(np.float32)
+    b = rounded(rng.standard_normal(N), dt)
+    r = rounded(rng.standard_normal((T, N + 16)), dt)  # residual row stride N + 16
+    w = rounded(rng.standard_normal(N), dt)
+    res = make(r, dt)
+    out = poisoned((T, N), dt)
+    norm.rms_norm_residual_splitk_kernel[(T,)](make(parts, "fp32"), make(b, dt), res, make(w, dt), out, T, splits,
+                                               N + 16, N, N, 1e-5, int(bias), BLOCK_N=256)
+    x = rounded(parts.astype(np.float64).sum(0) + (b if bias else 0), dt)
+    h = x + r[:, :N]
+    assert rel_err(res.numpy()[:, :N], h) <= TOL[dt]
+    assert np.array_equal(res.numpy()[:, N:], r[:, N:])  # the residual's padding is untouched
+    assert rel_err(out.numpy(), _rms_ref(rounded(h, dt), w, 1e-5)) <= TOL[dt]
+
+
 @pytest.mark.parametrize("dt", ["bf16", "fp32"])
 @pytest.mark.parametrize("nh,hd", [(5, 64), (8, 128), (9, 128)])
 def test_rms_norm_heads_in_place(dt, nh, hd):

@@ -117,13 +117,14 @@ def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tab
 
 @triton.jit
 def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_tables_ptr, seq_lens_ptr, part_acc_ptr,
-                                    part_ml_ptr, scale, q_stride_t, q_stride_h, bt_stride, num_kv_heads, q_per_kv,
-                                    window, partition_size,
+                                    part_ml_ptr, out_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h,
+                                    bt_stride, num_kv_heads, q_per_kv, window, partition_size,
                                     HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                                     BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr):
     # grid = (num_seqs, num_kv_heads, num_partitions)
     # part_acc [num_seqs, num_q_heads, num_partitions, HEAD_DIM] fp32 (unnormalized)
     # part_ml  [num_seqs, num_q_heads, num_partitions, 2] fp32 (running max in log2 units, sum)
+    # With one partition the program writes the normalized output to out_ptr instead (no reduce).
     seq = tl.program_id(0)
     kv_head = tl.program_id(1)
     part = tl.program_id(2)
@@ -166,10 +167,16 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
 
-    row = (seq * (num_kv_heads * q_per_kv) + heads).to(tl.int64) * num_parts + part
-    tl.store(part_acc_ptr + row[:, None] * HEAD_DIM + d[None, :], acc, mask=gmask[:, None] & dmask[None, :])
-    tl.store(part_ml_ptr + row * 2, m_i, mask=gmask)
-    tl.store(part_ml_ptr + row * 2 + 1, l_i, mask=gmask)
+    if num_parts == 1:
+        l_o = tl.where(l_i > 0.0, l_i, 1.0)
+        o = (acc / l_o[:, None]).to(out_ptr.dtype.element_ty)
+        tl.store(out_ptr + seq.to(tl.int64) * o_stride_t + heads[:, None] * o_stride_h + d[None, :], o,
+                 mask=gmask[:, None] & dmask[None, :])
+    else:
+        row = (seq * (num_kv_heads * q_per_kv) + heads).to(tl.int64) * num_parts + part
+        tl.store(part_acc_ptr + row[:, None] * HEAD_DIM + d[None, :], acc, mask=gmask[:, None] & dmask[None, :])
+        tl.store(part_ml_ptr + row * 2, m_i, mask=gmask)
+        tl.store(part_ml_ptr + row * 2 + 1, l_i, mask=gmask)
 
 
 @triton.jit
@@ -225,8 +232,8 @@ _PREFILL_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "out_ptr", "block_tables_
                 "seq_lens_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
                 "num_kv_heads", "q_per_kv", "window"]
 _DECODE_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr",
-               "part_ml_ptr", "scale", "q_stride_t", "q_stride_h", "bt_stride", "num_kv_heads", "q_per_kv", "window",
-               "partition_size"]
+               "part_ml_ptr", "out_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
+               "num_kv_heads", "q_per_kv", "window", "partition_size"]
 _REDUCE_SIG = ["part_acc_ptr", "part_ml_ptr", "out_ptr", "o_stride_t", "o_stride_h", "num_q_heads", "num_parts"]
 _INT = {"scale": "fp32"}
 
@@ -262,7 +269,7 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                 "name": f"decode_attention_partial_{_dt}_d{_hd}_bs{_bs}", "fn": decode_attention_partial_kernel,
                 "signature": _sig(_DECODE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"]),
                 "constexprs": decode_constexprs(_hd, _bs), "num_warps": 4, "num_stages": 2,
-                "div16": ["q_stride_t", "q_stride_h"],
+                "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"],
             })
         SPECS.append({
             "name": f"decode_attention_reduce_{_dt}_d{_hd}", "fn": decode_attention_reduce_kernel,

@@ -3,10 +3,11 @@
 W is stored as in checkpoints (out_features x in_features, K contiguous). All kernels take
 row strides so x/out may be views; has_bias is a runtime flag (bias_ptr is ignored when 0).
 
-gemv_splitk_kernel     decode / skinny (M <= BLOCK_M, 16..64): each program streams a BLOCK_N x k_per_split
-                       slab of W once; with splits > 1 it writes fp32 partials to ws
-                       [splits, M, N] and splitk_reduce_kernel sums them (+ bias), which keeps
-                       the result deterministic (no atomics).
+gemv_splitk_kernel     decode / skinny (M <= 256): each program streams a BLOCK_N x k_per_split slab
+                       of W for one BLOCK_M row tile; with splits > 1 it writes fp32 partials to
+                       ws [splits, M, N] and splitk_reduce_kernel (or the fused norm of norm.py)
+                       sums them (+ bias), which keeps the result deterministic (no atomics).
+gemv_act_mul_kernel    the gated MLP's gate|up linear with act(gate) * up in its epilogue.
 matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on sm90 a plain
                        tl.dot with num_stages >= 3 lowers to wgmma.
 matmul_persistent_kernel
@@ -21,11 +22,13 @@ import triton.language as tl
 def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
                        k_per_split, has_bias,
                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    # grid = (cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K
-    pid_n = tl.program_id(0)
-    pid_k = tl.program_id(1)
-    splits = tl.num_programs(1)
-    offs_m = tl.arange(0, BLOCK_M)
+    # grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K.
+    # The row tiles of one W slab are neighbours in launch order, so the slab is read from DRAM once.
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    splits = tl.num_programs(2)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     mmask = offs_m < M
@@ -50,6 +53,44 @@ def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_strid
             acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
         tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
                  acc.to(out_ptr.dtype.element_ty), mask=omask)
+
+
+@triton.jit
+def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride,
+                        ACT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # out[M, N] = act(x @ Wg^T) * (x @ Wu^T), the gated MLP's first half in one pass (no gate|up
+    # intermediate, no separate activation launch). grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N)).
+    # ACT 0: SiLU, 1: GELU (tanh approximation); the product is taken of the fp32 accumulators.
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    mmask = offs_m < M
+    nmask = offs_n < N
+    x_rows = x_ptr + offs_m[:, None].to(tl.int64) * x_stride
+    g_rows = wg_ptr + offs_n[:, None].to(tl.int64) * w_stride
+    u_rows = wu_ptr + offs_n[:, None].to(tl.int64) * w_stride
+    acc_g = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    acc_u = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        kk = k0 + offs_k
+        kmask = kk < K
+        x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
+        wg = tl.load(g_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
+        wu = tl.load(u_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
+        acc_g = tl.dot(x, tl.trans(wg), acc_g)
+        acc_u = tl.dot(x, tl.trans(wu), acc_u)
+    # gate and up are rounded to the storage dtype first, as the unfused path stores them
+    g = acc_g.to(out_ptr.dtype.element_ty).to(tl.float32)
+    u = acc_u.to(out_ptr.dtype.element_ty).to(tl.float32)
+    if ACT == 0:
+        a = g / (1.0 + tl.exp(-g))
+    else:
+        z = 0.7978845608028654 * (g + 0.044715 * g * g * g)
+        a = 0.5 * g * (2.0 / (1.0 + tl.exp(-2.0 * z)))
+    tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
+             (a * u).to(out_ptr.dtype.element_ty), mask=mmask[:, None] & nmask[None, :])
 
 
 @triton.jit
@@ -155,9 +196,13 @@ def _sig(names, act):
     return s
 
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for the GEMV / skinny GEMM (M <= BLOCK_M)
-GEMV_CONFIGS = [(16, 16, 512, 4, 4), (16, 32, 256, 4, 4), (16, 64, 128, 4, 4), (16, 32, 512, 8, 3),
-                (32, 64, 128, 4, 4), (64, 64, 128, 4, 4), (64, 128, 64, 4, 4)]
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for the skinny GEMM, the tiles that
+# src/backends/cuda/cuda_linear.cpp picks (kernels/bench/tune_skinny_gemm.py on the H100): per
+# BLOCK_M, one for narrow outputs (few column tiles: split K) and one for wide ones.
+GEMV_CONFIGS = [(16, 32, 128, 4, 4), (16, 64, 256, 4, 4), (32, 32, 128, 4, 4), (32, 64, 128, 4, 3),
+                (64, 32, 128, 4, 4), (64, 64, 128, 4, 3), (128, 64, 64, 4, 4), (128, 256, 64, 8, 4)]
+# the same for gemv_act_mul_kernel (two weight tiles per step: narrower columns)
+ACT_MUL_CONFIGS = [(16, 64, 128, 4, 3), (32, 64, 128, 4, 3), (64, 32, 128, 4, 3), (256, 64, 64, 8, 4)]
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages, archs)
 MATMUL_CONFIGS = [
     (128, 256, 64, 8, 3, [90]),
@@ -177,6 +222,15 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             "signature": _sig(_GEMV_SIG, _p),
             "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
             "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+        })
+    for _bm, _bn, _bk, _nw, _ns in ACT_MUL_CONFIGS:
+        SPECS.append({
+            "name": f"gemv_silu_mul_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_act_mul_kernel,
+            "signature": {"x_ptr": _p, "wg_ptr": _p, "wu_ptr": _p, "out_ptr": _p, "M": "i32", "N": "i32", "K": "i32",
+                          "x_stride": "i32", "w_stride": "i32", "out_stride": "i32", "ACT": "constexpr",
+                          "BLOCK_M": "constexpr", "BLOCK_N": "constexpr", "BLOCK_K": "constexpr"},
+            "constexprs": {"ACT": 0, "BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw,
+            "num_stages": _ns, "div16": ["K", "x_stride", "w_stride", "out_stride"],
         })
     SPECS.append({
         "name": f"splitk_reduce_{_dt}", "fn": splitk_reduce_kernel,

@@ -2,11 +2,14 @@
 
     out = x * rsqrt(mean(x^2) + eps) * w            (over the last dim, math in fp32)
 
-Three kernels:
+Four kernels:
   rms_norm_kernel           one row per program, whole row held in registers (N <= BLOCK_N)
   rms_norm_residual_kernel  residual += x (rounded to the storage dtype, written back in
                             place), then out = rmsnorm(residual) * w -- the usual pre-norm
                             "add & norm" of a decoder layer
+  rms_norm_residual_splitk_kernel
+                            the same, where x is the sum of a split-K linear's fp32 partials
+                            (the reduce of the linear before it, fused in)
   rms_norm_heads_kernel     per-head norm (Qwen3 q_norm / k_norm): rows of HEAD_DIM inside a
                             token row with an arbitrary token stride, in place allowed
 """
@@ -36,6 +39,31 @@ def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_
     r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
     # the sum is added in fp32, rounded once to the storage dtype, and the norm is taken of
     # the rounded value: the same numbers a framework computing in bf16 tensors would see.
+    h = (x + r).to(residual_ptr.dtype.element_ty)
+    tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
+    h = h.to(tl.float32)
+    inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    y = h * inv_rms * w
+    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def rms_norm_residual_splitk_kernel(ws_ptr, bias_ptr, residual_ptr, w_ptr, out_ptr, M, splits, res_stride,
+                                    out_stride, N, eps, has_bias, BLOCK_N: tl.constexpr):
+    # The split-K linear's epilogue fused with the add & norm that follows it: x = sum of the
+    # fp32 partials ws [splits, M, N] (+ bias), rounded to the storage dtype as the linear
+    # would store it; then residual += x and out = rmsnorm(residual) * w as above. grid = (M,)
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK_N)
+    mask = cols < N
+    acc = tl.zeros([BLOCK_N], tl.float32)
+    for s in range(0, splits):
+        acc += tl.load(ws_ptr + (s * M + row) * N + cols, mask=mask, other=0.0)
+    if has_bias:
+        acc += tl.load(bias_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    x = acc.to(residual_ptr.dtype.element_ty).to(tl.float32)
+    r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
     h = (x + r).to(residual_ptr.dtype.element_ty)
     tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
     h = h.to(tl.float32)
@@ -83,6 +111,14 @@ for _dt, _p in _DT.items():
                           "BLOCK_N": "constexpr"},
             "constexprs": {"BLOCK_N": _bn}, "num_warps": _nw, "num_stages": 1,
             "div16": ["x_stride", "res_stride", "out_stride", "N"],
+        })
+        SPECS.append({
+            "name": f"rms_norm_residual_splitk_{_dt}_n{_bn}", "fn": rms_norm_residual_splitk_kernel,
+            "signature": {"ws_ptr": "*fp32", "bias_ptr": _p, "residual_ptr": _p, "w_ptr": _p, "out_ptr": _p,
+                          "M": "i32", "splits": "i32", "res_stride": "i32", "out_stride": "i32", "N": "i32",
+                          "eps": "fp32", "has_bias": "i32", "BLOCK_N": "constexpr"},
+            "constexprs": {"BLOCK_N": _bn}, "num_warps": _nw, "num_stages": 1,
+            "div16": ["res_stride", "out_stride", "N"],
         })
     for _hd in (64, 128, 256):
         SPECS.append({

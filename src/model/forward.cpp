@@ -33,6 +33,19 @@ void run_linear(const Tensor& x, const Linear& lin, Tensor& out) {
   }
 }
 
+// x @ W^T (+ b), added to residual, and normed with `norm` into `normed` when norm is given
+// (else the linear's output is left in `out` and residual is untouched).
+void linear_add_norm(const Tensor& x, const Linear& lin, Tensor& residual, const Tensor* norm, Tensor& normed,
+                     Tensor& out, float eps) {
+  if (norm && lin.weights.size() == 1) {
+    ops::linear_add_rms_norm(x, lin.weights[0], lin.biases.empty() ? nullptr : &lin.biases[0], residual, *norm, eps,
+                             normed, out);
+    return;
+  }
+  run_linear(x, lin, out);
+  if (norm) ops::add_rms_norm(out, residual, *norm, eps, normed);
+}
+
 bool identity_rows(const ForwardBatch& b) {
   if (b.logits_indices.size() != b.token_ids.size()) return false;
   for (size_t i = 0; i < b.logits_indices.size(); ++i)
@@ -183,44 +196,48 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
   Tensor gate_up = buf(&Workspace::gate_up, 2 * I), mlp = buf(&Workspace::mlp, I);
 
   ops::RopeArgs ra{nh, nkv, hd, s.rotary_dim, s.rope.layout == RopeLayout::Neox};
+  const float eps = float(s.rms_norm_eps);
   ops::embedding(m.ids, embed_, residual);
+  ops::rms_norm(residual, layers_[0].input_norm, eps, normed);
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
-    if (l == 0)
-      ops::rms_norm(residual, L.input_norm, float(s.rms_norm_eps), normed);
-    else
-      ops::add_rms_norm(hidden, residual, L.input_norm, float(s.rms_norm_eps), normed);
     run_linear(normed, L.qkv, qkv);
     if (s.qk_norm) {
       Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
       Tensor k3 = qkv.narrow(1, nh * hd, nkv * hd).view_strided({T, nkv, hd}, {qkv_dim, hd, 1});
-      ops::rms_norm(q3, L.q_norm, float(s.rms_norm_eps), q3);
-      ops::rms_norm(k3, L.k_norm, float(s.rms_norm_eps), k3);
+      ops::rms_norm(q3, L.q_norm, eps, q3);
+      ops::rms_norm(k3, L.k_norm, eps, k3);
     }
     ops::rope_write_kv(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], ra);
     Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
     ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)]};
     ops::attention(q3, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens, max_q, aa, attn);
-    run_linear(attn, L.o, hidden);
-    ops::add_rms_norm(hidden, residual, L.post_norm, float(s.rms_norm_eps), normed);
-    run_linear(normed, L.gate_up, gate_up);
-    ops::silu_and_mul(gate_up, mlp);
-    run_linear(mlp, L.down, hidden);
+    // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
+    linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps);
+    if (L.gate_up.weights.size() == 1 && L.gate_up.biases.empty()) {
+      ops::linear_silu_mul(normed, L.gate_up.weights[0], mlp, gate_up);
+    } else {
+      run_linear(normed, L.gate_up, gate_up);
+      ops::silu_and_mul(gate_up, mlp);
+    }
+    // down_proj, then residual add and the next layer's norm (the final norm after the last
+    // layer when every row's logits are wanted; otherwise the wanted rows are gathered below)
+    const Tensor* next = l + 1 < s.num_layers ? &layers_[size_t(l + 1)].input_norm : all_rows ? &final_norm_ : nullptr;
+    linear_add_norm(mlp, L.down, residual, next, normed, hidden, eps);
   }
 
   // Final norm only for the rows whose logits are wanted.
   Tensor last;
   const int64_t R = all_rows ? T : m.rows_idx.numel();
   if (all_rows) {
-    ops::add_rms_norm(hidden, residual, final_norm_, float(s.rms_norm_eps), normed);
-    last = normed;
+    last = normed;  // the last layer's fused add & final norm
   } else {
     // Gather the wanted rows with the embedding op (one launch each, whatever R is).
     Tensor rows_h = Tensor::empty({R, H}, act, dev), rows_r = Tensor::empty({R, H}, act, dev);
     last = Tensor::empty({R, H}, act, dev);
     ops::embedding(m.rows_idx, hidden, rows_h);
     ops::embedding(m.rows_idx, residual, rows_r);
-    ops::add_rms_norm(rows_h, rows_r, final_norm_, float(s.rms_norm_eps), last);
+    ops::add_rms_norm(rows_h, rows_r, final_norm_, eps, last);
   }
   Tensor logits = ws ? ws->logits.narrow(0, 0, R) : Tensor::empty({R, s.vocab_size}, act, dev);
   ops::linear(last, lm_head_, nullptr, logits);

@@ -49,6 +49,10 @@ struct OpTable {
                     const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                     const AttentionArgs& args, Tensor& out);
   void (*sample)(const Tensor& logits, const SampleArgs& args, Tensor& out_ids);
+  // Fusions; a backend may leave them null, and the wrappers below compose them from the ops above.
+  void (*linear_add_rms_norm)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual,
+                              const Tensor& norm_w, float eps, Tensor& out, Tensor& scratch);
+  void (*linear_silu_mul)(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -69,6 +73,23 @@ inline void embedding(const Tensor& ids, const Tensor& table, Tensor& out) {
 // out [M, N] = x [M, K] @ w[N, K]^T (+ bias [N]); f32 accumulate
 inline void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   op_table(x.device()).linear(x, w, bias, out);
+}
+// residual += x @ w^T (+ bias); out = rms_norm(residual) * norm_w. scratch [M, N] may receive
+// x @ w^T (+ bias) on the way (its contents afterwards are unspecified).
+inline void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual,
+                                const Tensor& norm_w, float eps, Tensor& out, Tensor& scratch) {
+  const OpTable& t = op_table(x.device());
+  if (t.linear_add_rms_norm) return t.linear_add_rms_norm(x, w, bias, residual, norm_w, eps, out, scratch);
+  t.linear(x, w, bias, scratch);
+  t.add_rms_norm(scratch, residual, norm_w, eps, out);
+}
+// w_gate_up [2I, K] (gate rows, then up rows) -> out [M, I] = silu(x @ gate^T) * (x @ up^T).
+// scratch [M, 2I] may receive x @ w_gate_up^T on the way.
+inline void linear_silu_mul(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch) {
+  const OpTable& t = op_table(x.device());
+  if (t.linear_silu_mul) return t.linear_silu_mul(x, w_gate_up, out, scratch);
+  t.linear(x, w_gate_up, nullptr, scratch);
+  t.silu_and_mul(scratch, out);
 }
 // gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
 inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }

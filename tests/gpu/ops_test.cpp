@@ -210,7 +210,7 @@ TEST_F(CudaOps, LinearModelShapes) {
 }
 
 TEST_F(CudaOps, LinearSmallAndOddShapes) {
-  for (int64_t M : {1, 5, 17, 33, 64, 65, 300}) {
+  for (int64_t M : {1, 5, 17, 33, 64, 65, 129, 256, 300}) {
     for (auto [N, K] : {std::pair<int64_t, int64_t>{48, 64}, {37, 80}, {1, 16}, {200, 112}, {640, 128}})
       for (bool bias : {false, true}) run_linear_case({M, N, K, bias, false});
   }
@@ -230,6 +230,67 @@ TEST_F(CudaOps, LinearSplitKAndLargeM) {
 
 TEST_F(CudaOps, LinearF16) {
   for (int64_t M : {1, 5, 64, 300}) run_linear_case({M, 1024, 512, M % 2 == 1, M == 64, DType::F16});
+}
+
+// Whether profile report r lists a kernel variant whose name contains `part`.
+bool profile_has(const std::string& r, const char* part) { return r.find(part) != std::string::npos; }
+
+TEST_F(CudaOps, LinearAddRmsNormMatchesLinearThenAddNorm) {
+  // residual += x W^T (+ b); out = rmsnorm(residual) w, against the CPU's linear then add_rms_norm.
+  // The split-K shapes reduce the partials inside the norm kernel (checked in the profile).
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (int64_t M : {1, 5, 64, 100, 200, 300}) {
+      for (auto [N, K] : {std::pair<int64_t, int64_t>{2048, 2048}, {512, 4096}, {64, 128}, {96, 256}}) {
+        const bool bias = (M + N) % 3 == 0;
+        SCOPED_TRACE(::testing::Message() << dtype_label(dt) << " M " << M << " N " << N << " K " << K
+                                          << (bias ? " bias" : ""));
+        const float ws = std::sqrt(3.0f / float(K));
+        auto x = rand_vals(size_t(M * K), -1, 1, dt), w = rand_vals(size_t(N * K), -ws, ws, dt);
+        auto b = rand_vals(size_t(N), -1, 1, dt), r = rand_vals(size_t(M * N), -2, 2, dt);
+        auto nw = rand_vals(size_t(N), 0.5f, 1.5f, dt);
+        Tensor bd = device_as(b, {N}, dt), res = device_as(r, {M, N}, dt);
+        Tensor out = poisoned({M, N}, dt), scratch = poisoned({M, N}, dt);
+        ops::linear_add_rms_norm(device_as(x, {M, K}, dt), device_as(w, {N, K}, dt), bias ? &bd : nullptr, res,
+                                 device_as(nw, {N}, dt), 1e-5f, out, scratch);
+        Tensor bh = host_f32(b, {N}), rres = host_f32(r, {M, N});
+        Tensor lin = Tensor::empty({M, N}, DType::F32), ref = Tensor::empty({M, N}, DType::F32);
+        ops::linear(host_f32(x, {M, K}), host_as(w, {N, K}, dt), bias ? &bh : nullptr, lin);
+        ops::add_rms_norm(lin, rres, host_f32(nw, {N}), 1e-5f, ref);
+        EXPECT_LE(rel_err(download(out), ref), kTol);
+        EXPECT_LE(rel_err(download(res), rres), kTol) << "residual";
+      }
+    }
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_TRUE(profile_has(rep, "rms_norm_residual_splitk")) << "no shape took the fused split-K reduce:\n" << rep;
+  EXPECT_TRUE(profile_has(rep, "rms_norm_residual_bf16")) << "no shape took linear + add_rms_norm:\n" << rep;
+}
+
+TEST_F(CudaOps, LinearSiluMulMatchesLinearThenSiluAndMul) {
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (int64_t M : {1, 5, 40, 64, 100, 256, 300}) {
+      for (auto [I, K] : {std::pair<int64_t, int64_t>{1024, 512}, {2816, 256}, {96, 128}}) {
+        SCOPED_TRACE(::testing::Message() << dtype_label(dt) << " M " << M << " I " << I << " K " << K);
+        const float ws = std::sqrt(3.0f / float(K));
+        auto x = rand_vals(size_t(M * K), -1, 1, dt), w = rand_vals(size_t(2 * I * K), -2 * ws, 2 * ws, dt);
+        Tensor out = poisoned({M, I}, dt), scratch = poisoned({M, 2 * I}, dt);
+        ops::linear_silu_mul(device_as(x, {M, K}, dt), device_as(w, {2 * I, K}, dt), out, scratch);
+        Tensor gu = Tensor::empty({M, 2 * I}, DType::F32), ref = Tensor::empty({M, I}, DType::F32);
+        ops::linear(host_f32(x, {M, K}), host_as(w, {2 * I, K}, dt), nullptr, gu);
+        ops::silu_and_mul(gu, ref);
+        EXPECT_LE(rel_err(download(out), ref), kTol);
+      }
+    }
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_TRUE(profile_has(rep, "gemv_silu_mul")) << "the fused kernel never ran:\n" << rep;
+  EXPECT_TRUE(profile_has(rep, "silu_and_mul")) << "M > 256 should take linear + silu_and_mul:\n" << rep;
 }
 
 TEST_F(CudaOps, KernelProfileCountsLaunches) {

@@ -4,7 +4,9 @@
 //       prefill_attention_kernel, grid (cdiv(max_query_len, BLOCK_M), nh, S).
 //   max_query_len == 1 and one query per sequence (decode): split-K flash decoding,
 //       decode_attention_partial_kernel over (S, nkv, P) then decode_attention_reduce_kernel
-//       over (S, nh). The partials live in F32 workspaces from the caching allocator.
+//       over (S, nh). The partials live in F32 workspaces from the caching allocator. P aims at
+//       two programs per SM; with P = 1 (large batches) the partial kernel writes the output
+//       itself and no reduce runs.
 //       The host does not know the context lengths (seq_lens is on the device), so P and the
 //       partition size are derived from the block table's width, an upper bound of every
 //       context: partitions past a sequence's end write empty partials (max -1e30, sum 0)
@@ -104,20 +106,23 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
     // Programs per SM to aim for (TRITIUM_DECODE_PROGRAMS_PER_SM overrides, for measuring).
     static const int64_t per_sm = [] {
       const char* e = std::getenv("TRITIUM_DECODE_PROGRAMS_PER_SM");
-      return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(4);
+      return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(2);
     }();
     const int64_t want = cdiv(per_sm * int64_t(cat.sm_count()), S * nkv);
     const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
     const int64_t partition = cdiv(cdiv(bound, P0), 64) * 64;
     const int64_t P = cdiv(bound, partition);
-    Tensor part_acc = Tensor::empty({S, nh, P, hd}, DType::F32, dev);
-    Tensor part_ml = Tensor::empty({S, nh, P, 2}, DType::F32, dev);
+    // (one partition: no partials; any aligned F32 pointer stands in)
+    Tensor part_acc = Tensor::empty({P > 1 ? S : 1, nh, P, hd}, DType::F32, dev);
+    Tensor part_ml = Tensor::empty({P > 1 ? S : 1, nh, P, 2}, DType::F32, dev);
     launch(dev, *part, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(P, kOp)},
-           {q, k_cache, v_cache, block_tables, seq_lens, part_acc, part_ml, args.scale,
+           {q, k_cache, v_cache, block_tables, seq_lens, part_acc, part_ml, out, args.scale,
             to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
+            to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
             to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
             window, to_i32(partition, kOp, "partition size")},
            kOp);
+    if (P == 1) return;  // one partition: the kernel wrote the normalized output
     launch(dev, *red, {grid_dim(S, kOp), grid_dim(nh, kOp)},
            {part_acc, part_ml, out, to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
             to_i32(nh, kOp, "num_heads"), to_i32(P, kOp, "partitions")},

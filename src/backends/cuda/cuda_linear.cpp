@@ -1,14 +1,18 @@
-// CUDA linear: out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]), fp32 accumulate.
+// CUDA linear: out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]), fp32 accumulate; and the two
+// decode fusions built on it: linear + residual add + RMSNorm (o_proj, down_proj) and the gated
+// MLP's gate|up linear with SiLU-and-mul in its epilogue.
 //
-// Dispatch (from the H100 measurements in docs/KERNELS.md), as a few rules rather than a table:
-//   M <= 64     skinny GEMV/split-K kernel with the smallest BLOCK_M >= M (16, 32, 64): each
-//               program streams a BLOCK_N x k_per_split slab of W once. When cdiv(N, BLOCK_N)
-//               tiles cannot fill the SMs, K is split (fp32 partials in a workspace from the
-//               caching allocator, then splitk_reduce adds them and the bias: deterministic).
-//   M > 64      tiled GEMM: 128x64 tiles for N <= 3072 or M <= 128, 128x128 otherwise; for
+// Dispatch (from kernels/bench/tune_skinny_gemm.py on the H100, docs/KERNELS.md):
+//   M <= 256    skinny GEMM (gemv_splitk_kernel): row tiles of BLOCK_M (16, 32, 64 up to M = 128,
+//               then 128) by column tiles; "wide" problems (>= 2 column tiles of 32 per SM) take
+//               wider tiles. K is split when the tiles cannot occupy the SMs: fp32 partials in a
+//               workspace, then splitk_reduce (deterministic, no atomics). When the linear is
+//               followed by add & norm, the reduce is fused into the norm kernel, which makes a
+//               split cheap: then K is split until there are two programs per SM.
+//   M > 256     tiled GEMM: 128x64 tiles for N <= 3072 or M <= 128, 128x128 otherwise; for
 //               M >= 1024 the persistent 128x256 kernel where the pack has it (sm90).
-//               The GEMM needs out's row stride % 16; when it is not (odd N), the GEMV kernel
-//               runs over chunks of its BLOCK_M rows instead (still correct, slower).
+//               The GEMM needs out's row stride % 16; when it is not (odd N), the skinny kernel
+//               runs instead (still correct, slower).
 // Every path honours the row strides of x and out (column slices of a fused output).
 #include <algorithm>
 #include <cstdlib>
@@ -24,40 +28,61 @@ using namespace detail;
 namespace {
 
 constexpr const char* kOp = "linear";
+constexpr int64_t kSkinnyMaxM = 256;
+
+struct Tile {
+  int64_t bm, bn, bk, warps, stages;
+};
 
 struct GemvChoice {
   const Variant* v = nullptr;
   int64_t bm = 0, bn = 0, bk = 0;
 };
 
-// The GEMV variant for up to m rows: smallest BLOCK_M >= m, then the preferred tile shape
-// (BLOCK_N 32 x BLOCK_K 256 at BLOCK_M 16, BLOCK_N 64 x BLOCK_K 128 above), then the fewest warps.
-GemvChoice pick_gemv(const Catalog& cat, DType dt, int64_t m) {
-  GemvChoice best;
-  auto score = [](const Variant* v, int64_t bm) {
-    int64_t bn = v->cx("BLOCK_N"), bk = v->cx("BLOCK_K");
-    bool preferred = bm <= 16 ? (bn == 32 && bk == 256) : (bn == 64 && bk == 128);
-    return (preferred ? 0 : 1000) + (bn == 64 ? 0 : 10) + (v->name.find("_w4_") != std::string::npos ? 0 : 1);
-  };
-  for (const Variant* v : cat.find("gemv_splitk_kernel", "x_ptr", dt)) {
-    int64_t bm = v->cx("BLOCK_M");
-    if (bm < m) continue;
-    if (!best.v || bm < best.bm || (bm == best.bm && score(v, bm) < score(best.v, best.bm)))
-      best = {v, bm, v->cx("BLOCK_N"), v->cx("BLOCK_K")};
-  }
-  return best;
+int64_t warps_of(const Variant* v) {
+  auto at = v->name.find("_w");
+  return at == std::string::npos ? 0 : std::atoll(v->name.c_str() + at + 2);
+}
+int64_t stages_of(const Variant* v) {
+  auto at = v->name.rfind("_s");
+  return at == std::string::npos ? 0 : std::atoll(v->name.c_str() + at + 2);
 }
 
-const Variant* find_matmul(const Catalog& cat, DType dt, bool persistent, int64_t bm, int64_t bn) {
-  const char* kernel = persistent ? "matmul_persistent_kernel" : "matmul_kernel";
-  const Variant* best = nullptr;
-  for (const Variant* v : cat.find(kernel, "x_ptr", dt)) {
-    if (v->cx("BLOCK_M") != bm || v->cx("BLOCK_N") != bn) continue;
-    // Prefer BLOCK_K 64 (the measured configs), then the 4-warp build.
-    auto rank = [](const Variant* c) { return (c->cx("BLOCK_K") == 64 ? 0 : 10) + (c->name.find("_w4_") != std::string::npos ? 0 : 1); };
-    if (!best || rank(v) < rank(best)) best = v;
+int64_t block_m_for(int64_t m) { return m <= 16 ? 16 : m <= 32 ? 32 : m <= 128 ? 64 : 128; }
+
+// The measured best tiles of the skinny GEMM (H100, llama-1b/8b shapes).
+Tile preferred_gemv_tile(int64_t M, int64_t N, int sms) {
+  const int64_t bm = block_m_for(M);
+  const bool wide = cdiv(M, bm) * cdiv(N, 32) >= 2 * int64_t(sms);
+  switch (bm) {
+    case 16: return wide ? Tile{16, 64, 256, 4, 4} : Tile{16, 32, 128, 4, 4};
+    case 32: return wide ? Tile{32, 64, 128, 4, 3} : Tile{32, 32, 128, 4, 4};
+    case 64: return wide ? Tile{64, 64, 128, 4, 3} : Tile{64, 32, 128, 4, 4};
+    default: return wide ? Tile{128, 256, 64, 8, 4} : Tile{128, 64, 64, 4, 4};
   }
-  return best;
+}
+
+// The variant of `kernel` with exactly tile t, else the one with the smallest BLOCK_M >= min(M,
+// largest BLOCK_M there is), preferring BLOCK_N 32-64; null when the pack has none.
+GemvChoice pick_tile(const Catalog& cat, const char* kernel, DType dt, int64_t M, const Tile& t) {
+  GemvChoice exact, any;
+  int64_t max_bm = 0;
+  auto vs = cat.find(kernel, "x_ptr", dt);
+  for (const Variant* v : vs) max_bm = std::max(max_bm, v->cx("BLOCK_M"));
+  const int64_t need = std::min(M, max_bm);
+  for (const Variant* v : vs) {
+    const int64_t bm = v->cx("BLOCK_M"), bn = v->cx("BLOCK_N"), bk = v->cx("BLOCK_K");
+    GemvChoice c{v, bm, bn, bk};
+    if (bm == t.bm && bn == t.bn && bk == t.bk && warps_of(v) == t.warps && stages_of(v) == t.stages) exact = c;
+    if (bm < need) continue;
+    auto rank = [](const GemvChoice& g) { return g.bm * 1000 + (g.bn == 32 || g.bn == 64 ? 0 : 100) + g.bn; };
+    if (!any.v || rank(c) < rank(any)) any = c;
+  }
+  return exact.v ? exact : any;
+}
+
+GemvChoice pick_gemv(const Catalog& cat, DType dt, int64_t M, int64_t N) {
+  return pick_tile(cat, "gemv_splitk_kernel", dt, M, preferred_gemv_tile(M, N, cat.sm_count()));
 }
 
 struct Problem {
@@ -70,72 +95,80 @@ struct Problem {
   Tensor& out;
 };
 
-// GEMV over rows [m0, m0 + m) (m <= BLOCK_M) with `splits` K-splits.
-void run_gemv(const Problem& p, const GemvChoice& g, int64_t m0, int64_t m, int64_t splits) {
-  const int64_t K = p.K, N = p.N;
-  int64_t kps = cdiv(cdiv(K, splits), g.bk) * g.bk;
-  splits = cdiv(K, kps);
-  const void* x = offset_ptr(p.x, m0 * p.x.stride(0));
-  const void* out = offset_ptr(p.out, m0 * p.out.stride(0));
-  const void* bias = p.bias ? p.bias->data() : p.w.data();  // any aligned pointer when has_bias = 0
-  const int32_t has_bias = p.bias ? 1 : 0;
-  const uint32_t tiles_n = grid_dim(cdiv(N, g.bn), kOp);
-  if (splits == 1) {
-    launch(p.dev, *g.v, {tiles_n, 1},
-           {x, p.w, bias, out, p.w.data(), to_i32(m, kOp, "M"), to_i32(N, kOp, "N"), to_i32(K, kOp, "K"),
-            to_i32(p.x.stride(0), kOp, "x row stride"), to_i32(p.w.stride(0), kOp, "weight row stride"),
-            to_i32(p.out.stride(0), kOp, "out row stride"), to_i32(kps, kOp, "k_per_split"), has_bias},
-           kOp);
-    return;
-  }
-  const Catalog& cat = Catalog::for_device(p.dev.index);
-  auto reds = cat.find("splitk_reduce_kernel", "out_ptr", p.dt);
-  TRITIUM_CHECK(!reds.empty(), "linear (cuda): split-K needs splitk_reduce for ", triton_type(p.dt),
-                ", which the kernel pack ", cat.origin(), " lacks");
-  const Variant& red = *reds.front();
-  Tensor ws = Tensor::empty({splits, m, N}, DType::F32, p.dev);
-  launch(p.dev, *g.v, {tiles_n, grid_dim(splits, kOp)},
-         {x, p.w, bias, out, ws, to_i32(m, kOp, "M"), to_i32(N, kOp, "N"), to_i32(K, kOp, "K"),
-          to_i32(p.x.stride(0), kOp, "x row stride"), to_i32(p.w.stride(0), kOp, "weight row stride"),
-          to_i32(p.out.stride(0), kOp, "out row stride"), to_i32(kps, kOp, "k_per_split"), has_bias},
-         kOp);
-  launch(p.dev, red, {grid_dim(m, kOp), grid_dim(cdiv(N, red.cx("BLOCK")), kOp)},
-         {ws, bias, out, to_i32(m, kOp, "M"), to_i32(N, kOp, "N"), to_i32(splits, kOp, "splits"),
-          to_i32(p.out.stride(0), kOp, "out row stride"), has_bias},
-         kOp);
-}
-
-// K-splits for a GEMV launch: enough programs to cover the SMs, each split >= 2 BLOCK_K deep.
-int64_t gemv_splits(const Problem& p, const GemvChoice& g, int sm_count) {
-  const int64_t tiles = cdiv(p.N, g.bn);
-  if (tiles >= sm_count) return 1;
-  // split-K's reduce needs N and out's row stride % 16
-  if (p.N % 16 != 0 || p.out.stride(0) % 16 != 0) return 1;
-  int64_t s = std::max<int64_t>(1, sm_count / tiles);
-  s = std::min<int64_t>(s, std::max<int64_t>(1, p.K / (2 * g.bk)));
+int64_t max_splits_env() {
   // TRITIUM_GEMV_MAX_SPLITS=n caps the K-splits (1: never split), for measuring the choice.
   static const int64_t cap = [] {
     const char* e = std::getenv("TRITIUM_GEMV_MAX_SPLITS");
     return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(8);
   }();
-  return std::min<int64_t>(s, cap);
+  return cap;
+}
+
+// K-splits for a skinny launch. A separate reduce costs a launch, so a plain linear splits only
+// when fewer than half the SMs would have a tile; a linear whose reduce is fused into the next
+// op splits until there are about two programs per SM. Each split stays >= 2 BLOCK_K deep.
+int64_t gemv_splits(const Problem& p, const GemvChoice& g, int sms, bool fused_reduce) {
+  const int64_t tiles = cdiv(p.M, g.bm) * cdiv(p.N, g.bn);
+  const int64_t target = fused_reduce ? 2 * int64_t(sms) : int64_t(sms);
+  if (fused_reduce ? tiles >= target : 2 * tiles >= target) return 1;
+  if (!fused_reduce && (p.N % 16 != 0 || p.out.stride(0) % 16 != 0)) return 1;  // splitk_reduce's layout needs these
+  int64_t s = cdiv(target, tiles);
+  s = std::min<int64_t>(s, std::max<int64_t>(1, p.K / (2 * g.bk)));
+  return std::min<int64_t>(s, max_splits_env());
+}
+
+// The skinny GEMM with `splits` K-splits. splits == 1 writes out (+ bias). splits > 1 writes fp32
+// partials [splits, M, N] to *partials when given (the caller reduces them; returns the actual
+// split count), else into a workspace that splitk_reduce sums into out (+ bias).
+int64_t run_gemv(const Problem& p, const GemvChoice& g, int64_t splits, Tensor* partials) {
+  const int64_t K = p.K, N = p.N, M = p.M;
+  const int64_t kps = cdiv(cdiv(K, splits), g.bk) * g.bk;
+  splits = cdiv(K, kps);
+  const void* bias = p.bias ? p.bias->data() : p.w.data();  // any aligned pointer when has_bias = 0
+  const int32_t has_bias = p.bias ? 1 : 0;
+  const Grid grid{grid_dim(cdiv(M, g.bm), kOp), grid_dim(cdiv(N, g.bn), kOp), grid_dim(splits, kOp)};
+  Tensor ws;
+  if (splits > 1) {
+    ws = Tensor::empty({splits, M, N}, DType::F32, p.dev);
+    if (partials) *partials = ws;
+  }
+  const void* ws_ptr = splits > 1 ? ws.data() : p.w.data();
+  launch(p.dev, *g.v, grid,
+         {p.x, p.w, bias, p.out, ws_ptr, to_i32(M, kOp, "M"), to_i32(N, kOp, "N"), to_i32(K, kOp, "K"),
+          to_i32(p.x.stride(0), kOp, "x row stride"), to_i32(p.w.stride(0), kOp, "weight row stride"),
+          to_i32(p.out.stride(0), kOp, "out row stride"), to_i32(kps, kOp, "k_per_split"), has_bias},
+         kOp);
+  if (splits == 1 || partials) return splits;
+  const Catalog& cat = Catalog::for_device(p.dev.index);
+  auto reds = cat.find("splitk_reduce_kernel", "out_ptr", p.dt);
+  TRITIUM_CHECK(!reds.empty(), "linear (cuda): split-K needs splitk_reduce for ", triton_type(p.dt),
+                ", which the kernel pack ", cat.origin(), " lacks");
+  const Variant& red = *reds.front();
+  launch(p.dev, red, {grid_dim(M, kOp), grid_dim(cdiv(N, red.cx("BLOCK")), kOp)},
+         {ws, bias, p.out, to_i32(M, kOp, "M"), to_i32(N, kOp, "N"), to_i32(splits, kOp, "splits"),
+          to_i32(p.out.stride(0), kOp, "out row stride"), has_bias},
+         kOp);
+  return splits;
 }
 
 void linear_gemv(const Problem& p, int sm_count) {
   const Catalog& cat = Catalog::for_device(p.dev.index);
-  GemvChoice g = pick_gemv(cat, p.dt, std::min<int64_t>(p.M, 64));
-  if (!g.v) g = pick_gemv(cat, p.dt, 1);  // the largest BLOCK_M there is is found by chunking below
+  GemvChoice g = pick_gemv(cat, p.dt, p.M, p.N);
   TRITIUM_CHECK(g.v, "linear (cuda): the kernel pack ", cat.origin(), " has no gemv_splitk kernel for ",
                 triton_type(p.dt));
-  if (p.M > g.bm) {  // chunks of the largest BLOCK_M available
-    for (const Variant* v : cat.find("gemv_splitk_kernel", "x_ptr", p.dt))
-      if (v->cx("BLOCK_M") > g.bm) g = {v, v->cx("BLOCK_M"), v->cx("BLOCK_N"), v->cx("BLOCK_K")};
+  run_gemv(p, g, gemv_splits(p, g, sm_count, false), nullptr);
+}
+
+const Variant* find_matmul(const Catalog& cat, DType dt, bool persistent, int64_t bm, int64_t bn) {
+  const char* kernel = persistent ? "matmul_persistent_kernel" : "matmul_kernel";
+  const Variant* best = nullptr;
+  for (const Variant* v : cat.find(kernel, "x_ptr", dt)) {
+    if (v->cx("BLOCK_M") != bm || v->cx("BLOCK_N") != bn) continue;
+    // Prefer BLOCK_K 64 (the measured configs), then the 4-warp build.
+    auto rank = [](const Variant* c) { return (c->cx("BLOCK_K") == 64 ? 0 : 10) + (c->name.find("_w4_") != std::string::npos ? 0 : 1); };
+    if (!best || rank(v) < rank(best)) best = v;
   }
-  if (p.M <= g.bm) {
-    run_gemv(p, g, 0, p.M, gemv_splits(p, g, sm_count));
-    return;
-  }
-  for (int64_t m0 = 0; m0 < p.M; m0 += g.bm) run_gemv(p, g, m0, std::min(g.bm, p.M - m0), 1);
+  return best;
 }
 
 bool linear_matmul(const Problem& p, int sm_count) {
@@ -165,35 +198,122 @@ bool linear_matmul(const Problem& p, int sm_count) {
   return true;
 }
 
+void check_linear(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& out, const char* op) {
+  const Device dev = x.device();
+  check_act(x, dev, op, "x");
+  check_act(out, dev, op, "out");
+  check_device(w, dev, op, "weight");
+  check_same_dtype(w, x, op, "weight");
+  check_same_dtype(out, x, op, "out");
+  TRITIUM_CHECK(x.dim() == 2 && w.dim() == 2 && out.dim() == 2, op, " (cuda): expects 2-D x, weight, out; got ",
+                describe(x), ", ", describe(w), ", ", describe(out));
+  TRITIUM_CHECK(w.stride(1) == 1, op, " (cuda): weight ", describe(w), " must have a contiguous last dim");
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  TRITIUM_CHECK(w.size(1) == K, op, " (cuda): x ", describe(x), " and weight ", describe(w), " disagree on K");
+  TRITIUM_CHECK(out.size(0) == M && out.size(1) == N, op, " (cuda): out ", describe(out), " should be [", M, ", ", N,
+                "]");
+  if (bias) {
+    check_device(*bias, dev, op, "bias");
+    check_same_dtype(*bias, x, op, "bias");
+    TRITIUM_CHECK(bias->is_contiguous() && bias->numel() == N, op, " (cuda): bias ", describe(*bias),
+                  " must be contiguous with ", N, " elements");
+  }
+  TRITIUM_CHECK(M == 0 || N == 0 || K % 16 == 0, op, " (cuda): K = ", K,
+                " is not a multiple of 16; every GEMV/GEMM kernel in the pack assumes it (docs/KERNELS.md)");
+}
+
 }  // namespace
 
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
-  const Device dev = x.device();
-  check_act(x, dev, kOp, "x");
-  check_act(out, dev, kOp, "out");
-  check_device(w, dev, kOp, "weight");
-  check_same_dtype(w, x, kOp, "weight");
-  check_same_dtype(out, x, kOp, "out");
-  TRITIUM_CHECK(x.dim() == 2 && w.dim() == 2 && out.dim() == 2, "linear (cuda): expects 2-D x, weight, out; got ",
-                describe(x), ", ", describe(w), ", ", describe(out));
-  TRITIUM_CHECK(w.stride(1) == 1, "linear (cuda): weight ", describe(w), " must have a contiguous last dim");
+  check_linear(x, w, bias, out, kOp);
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
-  TRITIUM_CHECK(w.size(1) == K, "linear (cuda): x ", describe(x), " and weight ", describe(w), " disagree on K");
-  TRITIUM_CHECK(out.size(0) == M && out.size(1) == N, "linear (cuda): out ", describe(out), " should be [", M, ", ",
-                N, "]");
-  if (bias) {
-    check_device(*bias, dev, kOp, "bias");
-    check_same_dtype(*bias, x, kOp, "bias");
-    TRITIUM_CHECK(bias->is_contiguous() && bias->numel() == N, "linear (cuda): bias ", describe(*bias),
-                  " must be contiguous with ", N, " elements");
-  }
   if (M == 0 || N == 0) return;
-  TRITIUM_CHECK(K % 16 == 0, "linear (cuda): K = ", K,
-                " is not a multiple of 16; every GEMV/GEMM kernel in the pack assumes it (docs/KERNELS.md)");
-  const Catalog& cat = Catalog::for_device(dev.index);
-  Problem p{dev, x.dtype(), M, N, K, x, w, bias, out};
-  if (M > 64 && linear_matmul(p, cat.sm_count())) return;
+  const Catalog& cat = Catalog::for_device(x.device().index);
+  Problem p{x.device(), x.dtype(), M, N, K, x, w, bias, out};
+  if (M > kSkinnyMaxM && linear_matmul(p, cat.sm_count())) return;
   linear_gemv(p, cat.sm_count());
+}
+
+void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual, const Tensor& norm_w,
+                         float eps, Tensor& out, Tensor& scratch) {
+  const char* op = "linear_add_rms_norm";
+  check_linear(x, w, bias, scratch, op);
+  const Device dev = x.device();
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  TRITIUM_CHECK(residual.shape() == scratch.shape() && out.shape() == scratch.shape(), op, " (cuda): residual ",
+                describe(residual), " and out ", describe(out), " should be [", M, ", ", N, "]");
+  check_act(residual, dev, op, "residual");
+  check_same_dtype(residual, x, op, "residual");
+  check_act(out, dev, op, "out");
+  check_same_dtype(out, x, op, "out");
+  check_device(norm_w, dev, op, "norm weight");
+  check_same_dtype(norm_w, x, op, "norm weight");
+  TRITIUM_CHECK(norm_w.is_contiguous() && norm_w.numel() == N, op, " (cuda): norm weight ", describe(norm_w),
+                " should be contiguous with ", N, " elements");
+  if (M == 0 || N == 0) return;
+  const Catalog& cat = Catalog::for_device(dev.index);
+  Problem p{dev, x.dtype(), M, N, K, x, w, bias, scratch};
+  if (M <= kSkinnyMaxM && N % 16 == 0 && residual.stride(0) % 16 == 0 && out.stride(0) % 16 == 0) {
+    const Variant* norm = nullptr;  // the smallest row variant that holds N
+    for (const Variant* v : cat.find("rms_norm_residual_splitk_kernel", "residual_ptr", x.dtype()))
+      if (v->cx("BLOCK_N") >= N && (!norm || v->cx("BLOCK_N") < norm->cx("BLOCK_N"))) norm = v;
+    GemvChoice g = pick_gemv(cat, p.dt, M, N);
+    const int64_t splits = g.v ? gemv_splits(p, g, cat.sm_count(), true) : 1;
+    if (norm && splits > 1) {
+      Tensor partials;
+      const int64_t used = run_gemv(p, g, splits, &partials);
+      const void* bias_ptr = bias ? bias->data() : norm_w.data();
+      launch(dev, *norm, {grid_dim(M, op)},
+             {partials, bias_ptr, residual, norm_w, out, to_i32(M, op, "M"), to_i32(used, op, "splits"),
+              to_i32(residual.stride(0), op, "residual row stride"), to_i32(out.stride(0), op, "out row stride"),
+              to_i32(N, op, "row length"), eps, int32_t(bias ? 1 : 0)},
+             op);
+      return;
+    }
+  }
+  linear(x, w, bias, scratch);
+  add_rms_norm(scratch, residual, norm_w, eps, out);
+}
+
+void linear_silu_mul(const Tensor& x, const Tensor& w, Tensor& out, Tensor& scratch) {
+  const char* op = "linear_silu_mul";
+  const Device dev = x.device();
+  check_act(x, dev, op, "x");
+  check_act(out, dev, op, "out");
+  check_same_dtype(out, x, op, "out");
+  check_device(w, dev, op, "weight");
+  check_same_dtype(w, x, op, "weight");
+  TRITIUM_CHECK(x.dim() == 2 && w.dim() == 2 && out.dim() == 2 && w.stride(1) == 1 && w.size(0) % 2 == 0, op,
+                " (cuda): expects 2-D x, a [2I, K] gate|up weight with a contiguous last dim and out [M, I]; got ",
+                describe(x), ", ", describe(w), ", ", describe(out));
+  const int64_t M = x.size(0), K = x.size(1), I = w.size(0) / 2;
+  TRITIUM_CHECK(w.size(1) == K && out.size(0) == M && out.size(1) == I, op, " (cuda): x ", describe(x), ", weight ",
+                describe(w), " and out ", describe(out), " disagree");
+  if (M == 0 || I == 0) return;
+  const Catalog& cat = Catalog::for_device(dev.index);
+  if (M <= kSkinnyMaxM && K % 16 == 0) {
+    // measured tiles (tune_skinny_gemm.py, H100): one row tile up to M = 256
+    const int64_t bm = M <= 16 ? 16 : M <= 32 ? 32 : M <= 128 ? 64 : 256;
+    const Tile t = bm == 16 ? Tile{16, 64, 128, 4, 3}
+                 : bm == 32 ? Tile{32, 64, 128, 4, 3}
+                 : bm == 64 ? Tile{64, 32, 128, 4, 3}
+                            : Tile{256, 64, 64, 8, 4};
+    GemvChoice g = pick_tile(cat, "gemv_act_mul_kernel", x.dtype(), M, t);
+    if (g.v && g.v->cx("ACT") != 0) g = {};
+    if (g.v) {
+      const Tensor up = w.narrow(0, I, I);
+      launch(dev, *g.v, {grid_dim(cdiv(M, g.bm), op), grid_dim(cdiv(I, g.bn), op)},
+             {x, w, up, out, to_i32(M, op, "M"), to_i32(I, op, "N"), to_i32(K, op, "K"),
+              to_i32(x.stride(0), op, "x row stride"), to_i32(w.stride(0), op, "weight row stride"),
+              to_i32(out.stride(0), op, "out row stride")},
+             op);
+      return;
+    }
+  }
+  TRITIUM_CHECK(scratch.dim() == 2 && scratch.size(0) == M && scratch.size(1) == 2 * I, op, " (cuda): scratch ",
+                describe(scratch), " should be [", M, ", ", 2 * I, "]");
+  linear(x, w, nullptr, scratch);
+  silu_and_mul(scratch, out);
 }
 
 }  // namespace tritium::cuda
