@@ -13,6 +13,8 @@ matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on
 matmul_persistent_kernel
                        the same tile loop run by a fixed number of programs (one per SM),
                        each walking tiles pid, pid + grid, ...
+matmul_tma_persistent_kernel
+                       the persistent loop with TMA tile loads / stores (sm90+)
 """
 import triton
 import triton.language as tl
@@ -176,6 +178,32 @@ def matmul_persistent_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_stride,
         _store_tile(acc, bias_ptr, out_ptr, M, N, out_stride, has_bias, pid_m, pid_n, BLOCK_M, BLOCK_N)
 
 
+@triton.jit
+def matmul_tma_persistent_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride,
+                                 has_bias, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                                 GROUP_M: tl.constexpr):
+    # The persistent GEMM with its tiles moved by TMA (tensor descriptors built on the device,
+    # in the launch's global scratch): out-of-range rows / columns / K are zero-filled on load
+    # and clipped on store. grid = (min(num_SMs, num_tiles),). sm90+.
+    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
+    w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[w_stride, 1], block_shape=[BLOCK_N, BLOCK_K])
+    o_desc = tl.make_tensor_descriptor(out_ptr, shape=[M, N], strides=[out_stride, 1],
+                                       block_shape=[BLOCK_M, BLOCK_N])
+    num_tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
+    k_tiles = tl.cdiv(K, BLOCK_K)
+    for tile in tl.range(tl.program_id(0), num_tiles, tl.num_programs(0), flatten=True):
+        pid_m, pid_n = _tile_coords(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+        for kk in range(k_tiles):
+            a = x_desc.load([pid_m * BLOCK_M, kk * BLOCK_K])
+            b = w_desc.load([pid_n * BLOCK_N, kk * BLOCK_K])
+            acc = tl.dot(a, b.T, acc)
+        if has_bias:
+            offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+            acc += tl.load(bias_ptr + offs_n, mask=offs_n < N, other=0.0).to(tl.float32)[None, :]
+        o_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], acc.to(out_ptr.dtype.element_ty))
+
+
 _GEMV_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "ws_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride",
              "k_per_split", "has_bias", "BLOCK_M", "BLOCK_N", "BLOCK_K"]
 _MM_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride", "has_bias",
@@ -250,3 +278,12 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             if _archs:
                 _s["archs"] = _archs
             SPECS.append(_s)
+    # TMA persistent GEMM for prefill (kernels/bench/tune_prefill_gemm.py, H100: 1.0-1.17x the
+    # tl.dot persistent kernel, at or above cuBLAS on the llama projections at M = 2048 / 8192)
+    SPECS.append({
+        "name": f"matmul_tma_{_dt}_128x256x64_w8_s3", "fn": matmul_tma_persistent_kernel,
+        "signature": _sig(_MM_SIG, _p),
+        "constexprs": {"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_K": 64, "GROUP_M": 8},
+        "num_warps": 8, "num_stages": 3, "archs": [90],
+        "div16": ["K", "x_stride", "w_stride", "out_stride"],
+    })

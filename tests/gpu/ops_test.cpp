@@ -219,13 +219,21 @@ TEST_F(CudaOps, LinearSmallAndOddShapes) {
 }
 
 TEST_F(CudaOps, LinearSplitKAndLargeM) {
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
   run_linear_case({1, 2048, 8192, false, false});  // few N tiles: split-K
   run_linear_case({1, 2048, 8192, true, true});
   run_linear_case({8, 512, 4096, true, false});
   run_linear_case({40, 256, 2048, false, true});
-  run_linear_case({1500, 2048, 256, true, false});  // M >= 1024: persistent GEMM where the pack has it
+  run_linear_case({1500, 2048, 256, true, false});  // M >= 1024: persistent (TMA on sm90) GEMM
+  run_linear_case({2048, 3000, 1040, true, true});   // partial tiles in N and K, output a column slice
+  run_linear_case({1111, 512, 4096, false, false});
   run_linear_case({1029, 4096, 512, false, true});
   run_linear_case({129, 5000, 256, true, false});
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  if (cuda::device_info(0).cc_major == 9)  // the pack has the TMA GEMM for sm90
+    EXPECT_NE(rep.find("matmul_tma"), std::string::npos) << "M >= 1024 did not take the TMA GEMM:\n" << rep;
 }
 
 TEST_F(CudaOps, LinearF16) {

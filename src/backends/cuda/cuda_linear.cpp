@@ -9,8 +9,8 @@
 //               workspace, then splitk_reduce (deterministic, no atomics). When the linear is
 //               followed by add & norm, the reduce is fused into the norm kernel, which makes a
 //               split cheap: then K is split until there are two programs per SM.
-//   M > 256     tiled GEMM: 128x64 tiles for N <= 3072 or M <= 128, 128x128 otherwise; for
-//               M >= 1024 the persistent 128x256 kernel where the pack has it (sm90).
+//   M > 256     tiled GEMM: 128x64 tiles for N <= 3072, 128x128 otherwise; for M >= 1024 the
+//               persistent 128x256 kernel where the pack has it (sm90), its TMA version first.
 //               The GEMM needs out's row stride % 16; when it is not (odd N), the skinny kernel
 //               runs instead (still correct, slower).
 // Every path honours the row strides of x and out (column slices of a fused output).
@@ -176,7 +176,17 @@ bool linear_matmul(const Problem& p, int sm_count) {
   const Variant* v = nullptr;
   bool persistent = false;
   if (p.M >= 1024) {
-    v = find_matmul(cat, p.dt, true, 128, 256);
+    // TMA persistent kernel where the pack has it (sm90), else the tl.dot persistent one
+    for (const Variant* t : cat.find("matmul_tma_persistent_kernel", "x_ptr", p.dt))
+      if (t->cx("BLOCK_M") == 128 && t->cx("BLOCK_N") == 256) v = t;
+    if (v) {
+      std::initializer_list<KernelArg> targs = {
+          p.x, p.w, p.w, p.out, to_i32(p.M, kOp, "M"), to_i32(p.N, kOp, "N"), to_i32(p.K, kOp, "K"),
+          to_i32(p.x.stride(0), kOp, "x row stride"), to_i32(p.w.stride(0), kOp, "weight row stride"),
+          to_i32(p.out.stride(0), kOp, "out row stride"), int32_t(0)};
+      if (!check_launch(p.dev, *v, targs).empty()) v = nullptr;
+    }
+    if (!v) v = find_matmul(cat, p.dt, true, 128, 256);
     persistent = v != nullptr;
   }
   if (!v) v = (p.N <= 3072 || p.M <= 128) ? find_matmul(cat, p.dt, false, 128, 64) : find_matmul(cat, p.dt, false, 128, 128);
