@@ -7,6 +7,7 @@ gemv_splitk_kernel     decode / skinny (M <= 256): each program streams a BLOCK_
                        of W for one BLOCK_M row tile; with splits > 1 it writes fp32 partials to
                        ws [splits, M, N] and splitk_reduce_kernel (or the fused norm of norm.py)
                        sums them (+ bias), which keeps the result deterministic (no atomics).
+gemv_tma_kernel        the same with TMA tile loads (sm90+), for 128 < M <= 256
 gemv_act_mul_kernel    the gated MLP's gate|up linear with act(gate) * up in its epilogue.
 matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on sm90 a plain
                        tl.dot with num_stages >= 3 lowers to wgmma.
@@ -50,6 +51,38 @@ def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_strid
     if splits > 1:
         ws = ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :]
         tl.store(ws, acc, mask=omask)
+    else:
+        if has_bias:
+            acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
+        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
+                 acc.to(out_ptr.dtype.element_ty), mask=omask)
+
+
+@triton.jit
+def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride, k_per_split,
+                    has_bias, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # gemv_splitk_kernel with its x / W tiles loaded by TMA (tensor descriptors built on the
+    # device, in the launch's global scratch; reads past M, N or K are zero-filled). sm90+.
+    # grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K.
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    splits = tl.num_programs(2)
+    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
+    w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[w_stride, 1], block_shape=[BLOCK_N, BLOCK_K])
+    k_lo = pid_k * k_per_split
+    k_hi = tl.minimum(k_lo + k_per_split, K)
+    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    for k0 in range(k_lo, k_hi, BLOCK_K):
+        a = x_desc.load([pid_m * BLOCK_M, k0])
+        b = w_desc.load([pid_n * BLOCK_N, k0])
+        acc = tl.dot(a, b.T, acc)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    nmask = offs_n < N
+    omask = (offs_m < M)[:, None] & nmask[None, :]
+    if splits > 1:
+        tl.store(ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :], acc, mask=omask)
     else:
         if has_bias:
             acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
@@ -251,6 +284,13 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
             "div16": ["K", "x_stride", "w_stride", "k_per_split"],
         })
+    # TMA skinny GEMM for 128 < M <= 256 on sm90 (kernels/bench/tune_skinny_tma.py, H100:
+    # llama-8b qkv / o / down at M = 256 in 32 / 21 / 59 us against 46 / 24 / 69 us)
+    SPECS.append({
+        "name": f"gemv_tma_{_dt}_m64_n128_k128_w4_s4", "fn": gemv_tma_kernel, "signature": _sig(_GEMV_SIG, _p),
+        "constexprs": {"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 128}, "num_warps": 4, "num_stages": 4,
+        "archs": [90], "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+    })
     for _bm, _bn, _bk, _nw, _ns in ACT_MUL_CONFIGS:
         SPECS.append({
             "name": f"gemv_silu_mul_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_act_mul_kernel,

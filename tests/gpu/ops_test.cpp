@@ -275,6 +275,8 @@ TEST_F(CudaOps, LinearAddRmsNormMatchesLinearThenAddNorm) {
   cuda::kernel_profile_enable(false);
   EXPECT_TRUE(profile_has(rep, "rms_norm_residual_splitk")) << "no shape took the fused split-K reduce:\n" << rep;
   EXPECT_TRUE(profile_has(rep, "rms_norm_residual_bf16")) << "no shape took linear + add_rms_norm:\n" << rep;
+  if (cuda::device_info(0).cc_major == 9)  // M in (128, 256]: the TMA skinny GEMM (sm90 in the pack)
+    EXPECT_TRUE(profile_has(rep, "gemv_tma")) << "M = 200 did not take gemv_tma:\n" << rep;
 }
 
 TEST_F(CudaOps, LinearSiluMulMatchesLinearThenSiluAndMul) {

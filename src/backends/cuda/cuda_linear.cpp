@@ -5,7 +5,8 @@
 // Dispatch (from kernels/bench/tune_skinny_gemm.py on the H100, docs/KERNELS.md):
 //   M <= 256    skinny GEMM (gemv_splitk_kernel): row tiles of BLOCK_M (16, 32, 64 up to M = 128,
 //               then 128) by column tiles; "wide" problems (>= 2 column tiles of 32 per SM) take
-//               wider tiles. K is split when the tiles cannot occupy the SMs: fp32 partials in a
+//               wider tiles. Above M = 128, narrow problems take gemv_tma_kernel (TMA tile
+//               loads) where the pack has it (sm90) and the arguments suit it. K is split when the tiles cannot occupy the SMs: fp32 partials in a
 //               workspace, then splitk_reduce (deterministic, no atomics). When the linear is
 //               followed by add & norm, the reduce is fused into the norm kernel, which makes a
 //               split cheap: then K is split until there are two programs per SM.
@@ -37,6 +38,7 @@ struct Tile {
 struct GemvChoice {
   const Variant* v = nullptr;
   int64_t bm = 0, bn = 0, bk = 0;
+  bool tma = false;  // gemv_tma_kernel
 };
 
 int64_t warps_of(const Variant* v) {
@@ -95,6 +97,23 @@ struct Problem {
   Tensor& out;
 };
 
+// For 128 < M <= 256 and narrow outputs, the TMA skinny GEMM where the pack has it (sm90) and
+// the arguments suit it (strides, alignment); otherwise the measured tile of pick_gemv.
+GemvChoice pick_gemv_for(const Problem& p, const Catalog& cat) {
+  const int64_t sms = cat.sm_count();
+  if (p.M > 128 && p.M <= kSkinnyMaxM && cdiv(p.M, 128) * cdiv(p.N, 32) < 2 * sms) {
+    for (const Variant* v : cat.find("gemv_tma_kernel", "x_ptr", p.dt)) {
+      GemvChoice c{v, v->cx("BLOCK_M"), v->cx("BLOCK_N"), v->cx("BLOCK_K"), true};
+      std::initializer_list<KernelArg> args = {
+          p.x, p.w, p.w, p.out, p.w, to_i32(p.M, kOp, "M"), to_i32(p.N, kOp, "N"), to_i32(p.K, kOp, "K"),
+          to_i32(p.x.stride(0), kOp, "x row stride"), to_i32(p.w.stride(0), kOp, "weight row stride"),
+          to_i32(p.out.stride(0), kOp, "out row stride"), to_i32(c.bk, kOp, "k_per_split"), int32_t(0)};
+      if (check_launch(p.dev, *v, args).empty()) return c;
+    }
+  }
+  return pick_gemv(cat, p.dt, p.M, p.N);
+}
+
 int64_t max_splits_env() {
   // TRITIUM_GEMV_MAX_SPLITS=n caps the K-splits (1: never split), for measuring the choice.
   static const int64_t cap = [] {
@@ -109,8 +128,10 @@ int64_t max_splits_env() {
 // op splits until there are about two programs per SM. Each split stays >= 2 BLOCK_K deep.
 int64_t gemv_splits(const Problem& p, const GemvChoice& g, int sms, bool fused_reduce) {
   const int64_t tiles = cdiv(p.M, g.bm) * cdiv(p.N, g.bn);
-  const int64_t target = fused_reduce ? 2 * int64_t(sms) : int64_t(sms);
-  if (fused_reduce ? tiles >= target : 2 * tiles >= target) return 1;
+  // the TMA kernel at M = 256 measured best unsplit unless under half the SMs have a tile
+  const bool eager = fused_reduce && !g.tma;
+  const int64_t target = eager ? 2 * int64_t(sms) : int64_t(sms);
+  if (eager ? tiles >= target : 2 * tiles >= target) return 1;
   if (!fused_reduce && (p.N % 16 != 0 || p.out.stride(0) % 16 != 0)) return 1;  // splitk_reduce's layout needs these
   int64_t s = cdiv(target, tiles);
   s = std::min<int64_t>(s, std::max<int64_t>(1, p.K / (2 * g.bk)));
@@ -153,7 +174,7 @@ int64_t run_gemv(const Problem& p, const GemvChoice& g, int64_t splits, Tensor* 
 
 void linear_gemv(const Problem& p, int sm_count) {
   const Catalog& cat = Catalog::for_device(p.dev.index);
-  GemvChoice g = pick_gemv(cat, p.dt, p.M, p.N);
+  GemvChoice g = pick_gemv_for(p, cat);
   TRITIUM_CHECK(g.v, "linear (cuda): the kernel pack ", cat.origin(), " has no gemv_splitk kernel for ",
                 triton_type(p.dt));
   run_gemv(p, g, gemv_splits(p, g, sm_count, false), nullptr);
@@ -267,7 +288,7 @@ void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, T
     const Variant* norm = nullptr;  // the smallest row variant that holds N
     for (const Variant* v : cat.find("rms_norm_residual_splitk_kernel", "residual_ptr", x.dtype()))
       if (v->cx("BLOCK_N") >= N && (!norm || v->cx("BLOCK_N") < norm->cx("BLOCK_N"))) norm = v;
-    GemvChoice g = pick_gemv(cat, p.dt, M, N);
+    GemvChoice g = pick_gemv_for(p, cat);
     const int64_t splits = g.v ? gemv_splits(p, g, cat.sm_count(), true) : 1;
     if (norm && splits > 1) {
       Tensor partials;
