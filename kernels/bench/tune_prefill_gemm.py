@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Prefill GEMM experiment: tritium's persistent tl.dot GEMM (kernels/triton/gemm.py) against a
-persistent variant that loads its tiles through TMA tensor descriptors (tl.make_tensor_descriptor,
-sm90+) and cuBLAS, at the llama-1b / llama-8b projection shapes for prefill chunks of M tokens.
+"""Prefill GEMM sweep: tritium's persistent tl.dot GEMM against its persistent TMA GEMM
+(matmul_tma_persistent_kernel: tiles moved by tensor descriptors, sm90+) in several tile configs,
+and cuBLAS, at the llama-1b / llama-8b projection shapes for prefill chunks of M tokens.
 
     python3 kernels/bench/tune_prefill_gemm.py [--m 2048,8192]
 
@@ -14,7 +14,6 @@ import sys
 
 import torch
 import triton
-import triton.language as tl
 from triton.testing import do_bench_cudagraph
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "triton"))
@@ -25,33 +24,6 @@ SHAPES = {
     "llama-8b": [("qkv", 6144, 4096), ("o", 4096, 4096), ("gate_up", 28672, 4096), ("down", 4096, 14336)],
 }
 SMS = torch.cuda.get_device_properties(0).multi_processor_count
-
-
-@triton.jit
-def matmul_tma_persistent_kernel(x_ptr, w_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride,
-                                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                                 GROUP_M: tl.constexpr, NUM_PROGS: tl.constexpr):
-    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
-    w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[w_stride, 1], block_shape=[BLOCK_N, BLOCK_K])
-    o_desc = tl.make_tensor_descriptor(out_ptr, shape=[M, N], strides=[out_stride, 1],
-                                       block_shape=[BLOCK_M, BLOCK_N])
-    num_m = tl.cdiv(M, BLOCK_M)
-    num_n = tl.cdiv(N, BLOCK_N)
-    num_tiles = num_m * num_n
-    k_tiles = tl.cdiv(K, BLOCK_K)
-    for tile in tl.range(tl.program_id(0), num_tiles, NUM_PROGS, flatten=True):
-        per_group = GROUP_M * num_n
-        group = tile // per_group
-        first_m = group * GROUP_M
-        gsize = tl.minimum(num_m - first_m, GROUP_M)
-        pid_m = first_m + (tile % per_group) % gsize
-        pid_n = (tile % per_group) // gsize
-        acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-        for kk in range(k_tiles):
-            a = x_desc.load([pid_m * BLOCK_M, kk * BLOCK_K])
-            b = w_desc.load([pid_n * BLOCK_N, kk * BLOCK_K])
-            acc = tl.dot(a, b.T, acc)
-        o_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], acc.to(out_ptr.dtype.element_ty))
 
 
 def alloc(size, alignment, stream):
@@ -100,9 +72,9 @@ def main():
                     progs = min(t, SMS)
                     measure(f"tma persistent {bm}x{bn}x{bk} w{nw} s{ns}",
                             lambda bm=bm, bn=bn, bk=bk, nw=nw, ns=ns, progs=progs:
-                            matmul_tma_persistent_kernel[(progs,)](x, w, out, M, N, K, K, K, N, BLOCK_M=bm,
-                                                                   BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8,
-                                                                   NUM_PROGS=progs, num_warps=nw, num_stages=ns))
+                            gemm.matmul_tma_persistent_kernel[(progs,)](x, w, w, out, M, N, K, K, K, N, 0,
+                                                                        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+                                                                        GROUP_M=8, num_warps=nw, num_stages=ns))
                 rows.sort(reverse=True)
                 print(f"{model} {name} M={M} N={N} K={K}")
                 for tf, label in rows:

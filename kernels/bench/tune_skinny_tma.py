@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Experiment: the skinny (decode) GEMM with its x / W tiles loaded through TMA tensor
-descriptors, against tritium's gemv_splitk_kernel with the tiles cuda_linear.cpp picks, at the
-llama projections for M = 64, 128, 256. Split-K variants are timed without their reduce (it is
+"""Sweep: the skinny (decode) GEMM with its x / W tiles loaded through TMA tensor descriptors
+(gemm.gemv_tma_kernel) in several tile configs, against gemv_splitk_kernel with the tiles
+cuda_linear.cpp picks for it, at the llama projections for M = 64, 128, 256. Split-K variants are timed without their reduce (it is
 fused into the next op in tritium), as "partials".
 
     python3 kernels/bench/tune_skinny_tma.py [--m 64,128,256] [--models llama-1b,llama-8b]
@@ -13,38 +13,11 @@ import sys
 
 import torch
 import triton
-import triton.language as tl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "triton"))
 import gemm  # noqa: E402
 from tune_skinny_gemm import SHAPES, SMS, copy_bw, time_graph, weights  # noqa: E402
-
-
-@triton.jit
-def gemv_tma_kernel(x_ptr, w_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride, k_per_split,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    pid_k = tl.program_id(2)
-    splits = tl.num_programs(2)
-    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
-    w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[w_stride, 1], block_shape=[BLOCK_N, BLOCK_K])
-    k_lo = pid_k * k_per_split
-    k_hi = tl.minimum(k_lo + k_per_split, K)
-    acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
-    for k0 in range(k_lo, k_hi, BLOCK_K):
-        a = x_desc.load([pid_m * BLOCK_M, k0])
-        b = w_desc.load([pid_n * BLOCK_N, k0])
-        acc = tl.dot(a, b.T, acc)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    omask = (offs_m < M)[:, None] & (offs_n < N)[None, :]
-    if splits > 1:
-        tl.store(ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :], acc, mask=omask)
-    else:
-        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
-                 acc.to(out_ptr.dtype.element_ty), mask=omask)
 
 
 def alloc(size, alignment, stream):
@@ -101,7 +74,7 @@ def main():
                             return
                     rows.append((t, label))
 
-                for kind, fn in (("gemv", gemm.gemv_splitk_kernel), ("tma", gemv_tma_kernel)):
+                for kind, fn in (("gemv", gemm.gemv_splitk_kernel), ("tma", gemm.gemv_tma_kernel)):
                     cfgs = [cur_tile(M, N)] if kind == "gemv" else [
                         (bm, bn, bk, nw, ns) for bm in ((64,) if M <= 64 else (64, 128))
                         for bn in (32, 64, 128) for bk in (64, 128) for nw, ns in ((4, 3), (4, 4), (8, 4))
@@ -113,16 +86,11 @@ def main():
                             sp = math.ceil(K / kps)
                             part = torch.empty(sp, M, N, device="cuda", dtype=torch.float32)
                             grid = (math.ceil(M / bm), math.ceil(N / bn), sp)
-                            if kind == "gemv":
-                                def run(i, grid=grid, kps=kps, part=part, bm=bm, bn=bn, bk=bk, nw=nw, ns=ns):
-                                    w = wl[i % nrot]
-                                    fn[grid](x, w, w, out, part, M, N, K, K, K, N, kps, 0, BLOCK_M=bm, BLOCK_N=bn,
-                                             BLOCK_K=bk, num_warps=nw, num_stages=ns)
-                            else:
-                                def run(i, grid=grid, kps=kps, part=part, bm=bm, bn=bn, bk=bk, nw=nw, ns=ns):
-                                    w = wl[i % nrot]
-                                    fn[grid](x, w, out, part, M, N, K, K, K, N, kps, BLOCK_M=bm, BLOCK_N=bn,
-                                             BLOCK_K=bk, num_warps=nw, num_stages=ns)
+
+                            def run(i, grid=grid, kps=kps, part=part, bm=bm, bn=bn, bk=bk, nw=nw, ns=ns, fn=fn):
+                                w = wl[i % nrot]
+                                fn[grid](x, w, w, out, part, M, N, K, K, K, N, kps, 0, BLOCK_M=bm, BLOCK_N=bn,
+                                         BLOCK_K=bk, num_warps=nw, num_stages=ns)
                             label = f"{kind} m{bm} n{bn} k{bk} w{nw} s{ns} x{sp}" + (" (partials)" if sp > 1 else "")
                             if not any(label == r[1] for r in rows):
                                 measure(label, run, sp == 1)
