@@ -6,10 +6,11 @@
 //   M <= 256    skinny GEMM (gemv_splitk_kernel): row tiles of BLOCK_M (16, 32, 64 up to M = 128,
 //               then 128) by column tiles; "wide" problems (>= 2 column tiles of 32 per SM) take
 //               wider tiles. Above M = 128, narrow problems take gemv_tma_kernel (TMA tile
-//               loads) where the pack has it (sm90) and the arguments suit it. K is split when the tiles cannot occupy the SMs: fp32 partials in a
-//               workspace, then splitk_reduce (deterministic, no atomics). When the linear is
-//               followed by add & norm, the reduce is fused into the norm kernel, which makes a
-//               split cheap: then K is split until there are two programs per SM.
+//               loads) where the pack has it (sm90) and the arguments suit it. K is split when
+//               the tiles cannot occupy the SMs: fp32 partials in a workspace, then
+//               splitk_reduce (deterministic, no atomics). When the linear is followed by add &
+//               norm, the reduce is fused into the norm kernel, which makes a split cheap: then
+//               K is split until there are two programs per SM.
 //   M > 256     tiled GEMM: 128x64 tiles for N <= 3072, 128x128 otherwise; for M >= 1024 the
 //               persistent 128x256 kernel where the pack has it (sm90), its TMA version first.
 //               The GEMM needs out's row stride % 16; when it is not (odd N), the skinny kernel
@@ -210,7 +211,7 @@ bool linear_matmul(const Problem& p, int sm_count) {
     if (!v) v = find_matmul(cat, p.dt, true, 128, 256);
     persistent = v != nullptr;
   }
-  if (!v) v = (p.N <= 3072 || p.M <= 128) ? find_matmul(cat, p.dt, false, 128, 64) : find_matmul(cat, p.dt, false, 128, 128);
+  if (!v) v = p.N <= 3072 ? find_matmul(cat, p.dt, false, 128, 64) : find_matmul(cat, p.dt, false, 128, 128);
   if (!v) v = find_matmul(cat, p.dt, false, 64, 64);
   if (!v) {  // any matmul variant at all
     auto all = cat.find("matmul_kernel", "x_ptr", p.dt);
