@@ -22,6 +22,21 @@ import triton.language as tl
 
 
 @triton.jit
+def _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid_k, splits, offs_m, offs_n):
+    # The skinny GEMM's epilogue: with splits > 1 the fp32 partial of split pid_k goes to
+    # ws [splits, M, N]; else acc (+ bias) is stored to out in its dtype.
+    nmask = offs_n < N
+    omask = (offs_m < M)[:, None] & nmask[None, :]
+    if splits > 1:
+        tl.store(ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :], acc, mask=omask)
+    else:
+        if has_bias:
+            acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
+        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
+                 acc.to(out_ptr.dtype.element_ty), mask=omask)
+
+
+@triton.jit
 def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
                        k_per_split, has_bias,
                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
@@ -47,15 +62,7 @@ def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_strid
         w = tl.load(w_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
         x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
         acc = tl.dot(x, tl.trans(w), acc)
-    omask = mmask[:, None] & nmask[None, :]
-    if splits > 1:
-        ws = ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :]
-        tl.store(ws, acc, mask=omask)
-    else:
-        if has_bias:
-            acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
-        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
-                 acc.to(out_ptr.dtype.element_ty), mask=omask)
+    _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid_k, splits, offs_m, offs_n)
 
 
 @triton.jit
@@ -79,15 +86,7 @@ def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, 
         acc = tl.dot(a, b.T, acc)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
-    nmask = offs_n < N
-    omask = (offs_m < M)[:, None] & nmask[None, :]
-    if splits > 1:
-        tl.store(ws_ptr + (pid_k * M + offs_m[:, None]).to(tl.int64) * N + offs_n[None, :], acc, mask=omask)
-    else:
-        if has_bias:
-            acc += tl.load(bias_ptr + offs_n, mask=nmask, other=0.0).to(tl.float32)[None, :]
-        tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
-                 acc.to(out_ptr.dtype.element_ty), mask=omask)
+    _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid_k, splits, offs_m, offs_n)
 
 
 @triton.jit

@@ -30,15 +30,11 @@ def rms_norm_kernel(x_ptr, w_ptr, out_ptr, x_stride, out_stride, N, eps, BLOCK_N
 
 
 @triton.jit
-def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_stride, out_stride, N, eps,
-                             BLOCK_N: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK_N)
-    mask = cols < N
-    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+def _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps):
+    # residual row += x (fp32 x), written back; out row = rmsnorm(residual) * w. The sum is added
+    # in fp32, rounded once to the storage dtype, and the norm is taken of the rounded value: the
+    # same numbers a framework computing in bf16 tensors would see.
     r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    # the sum is added in fp32, rounded once to the storage dtype, and the norm is taken of
-    # the rounded value: the same numbers a framework computing in bf16 tensors would see.
     h = (x + r).to(residual_ptr.dtype.element_ty)
     tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
     h = h.to(tl.float32)
@@ -46,6 +42,16 @@ def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_
     w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
     y = h * inv_rms * w
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_stride, out_stride, N, eps,
+                             BLOCK_N: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK_N)
+    mask = cols < N
+    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
 
 
 @triton.jit
@@ -63,14 +69,7 @@ def rms_norm_residual_splitk_kernel(ws_ptr, bias_ptr, residual_ptr, w_ptr, out_p
     if has_bias:
         acc += tl.load(bias_ptr + cols, mask=mask, other=0.0).to(tl.float32)
     x = acc.to(residual_ptr.dtype.element_ty).to(tl.float32)
-    r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    h = (x + r).to(residual_ptr.dtype.element_ty)
-    tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
-    h = h.to(tl.float32)
-    inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
-    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
-    y = h * inv_rms * w
-    tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+    _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
 
 
 @triton.jit
