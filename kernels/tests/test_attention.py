@@ -98,3 +98,58 @@ def test_decode(nh, nkv, hd, bs, window, seq_lens, psize):
     ref = np.concatenate([_ref_seq(q[s:s + 1], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
                           for s in range(S)])
     assert rel_err(out.numpy(), ref) <= TOL
+
+
+@pytest.mark.parametrize("nh,nkv,hd,rot,neox,bs,window,seq_lens,psize", [
+    (8, 2, 64, 64, True, 16, 0, [70, 5, 1], 128),      # one partition; a one-token sequence
+    (8, 2, 64, 64, True, 16, 0, [70, 33, 1], 16),      # several partitions: only one holds the new token
+    (4, 4, 64, 32, False, 16, 0, [37, 100], 32),       # GPT-J pairs, partial rotary, MHA
+    (16, 2, 128, 64, True, 32, 0, [129, 64], 64),      # partial rotary, GQA 8, block size 32
+    (8, 2, 64, 64, False, 16, 20, [90, 15], 32),       # sliding window (empty partitions)
+    (4, 2, 96, 96, True, 16, 0, [41, 2], 64),          # head_dim 96 (padded dims)
+])
+def test_decode_rope(nh, nkv, hd, rot, neox, bs, window, seq_lens, psize):
+    # rope_kv_write + decode attention in one kernel, against rotating in numpy, writing the
+    # cache by hand and attending over it; the cache slot of the new token holds garbage
+    # before the kernel (it must not read it), and a padding row (slot < 0) writes nothing.
+    from test_rope import _cos_sin, _rope_ref
+    rng = np.random.default_rng(sum(seq_lens) * hd + rot + window)
+    S = len(seq_lens) + 1  # + a padding row: seq_len 1, slot -1
+    lens = list(seq_lens) + [1]
+    kc, vc, bt = _setup(rng, [1] * S, lens, nkv, hd, bs)
+    qkv = rounded(rng.standard_normal((S, (nh + 2 * nkv) * hd)), DT)
+    cs = _cos_sin(256, rot)
+    positions = rng.integers(0, 256, S)
+    slots = np.array([bt[s, (n - 1) // bs] * bs + (n - 1) % bs for s, n in enumerate(lens)])
+    slots[-1] = -1
+    kc_in, vc_in = kc.copy(), vc.copy()
+    for s in range(S - 1):
+        kc_in[slots[s] // bs, slots[s] % bs] = 1.0e4
+        vc_in[slots[s] // bs, slots[s] % bs] = -1.0e4
+    P = (max(lens) + psize - 1) // psize
+    pacc = poisoned((S, nh, P, hd), "fp32")
+    pml = poisoned((S, nh, P, 2), "fp32")
+    out = poisoned((S, nh, hd), DT)
+    kbuf, vbuf = make(kc_in, DT), make(vc_in, DT)
+    scale = hd ** -0.5
+    attention.decode_rope_attention_kernel[(S, nkv, P)](
+        make(qkv, DT), make(positions, "i32"), make(cs, "fp32"), make(slots, "i32"), kbuf, vbuf, make(bt, "i32"),
+        make(lens, "i32"), pacc, pml, out, scale, qkv.shape[1], nh * hd, hd, bt.shape[1], nkv, nh // nkv, window,
+        psize, IS_NEOX=neox, ROT_DIM=rot, **attention.decode_constexprs(hd, bs, block_g=16, block_n=16))
+    if P > 1:
+        attention.decode_attention_reduce_kernel[(S, nh)](pacc, pml, out, nh * hd, hd, nh, P,
+                                                          **attention.reduce_constexprs(hd, block_p=2))
+    # reference: rotate, round as the cache stores them, write, attend
+    x = qkv.astype(np.float64).reshape(S, nh + 2 * nkv, hd)
+    xr = rounded(_rope_ref(x, cs[positions].astype(np.float64), rot, neox), DT)
+    q, k_new, v_new = xr[:, :nh], xr[:, nh:nh + nkv], x[:, nh + nkv:]
+    kc_ref, vc_ref = kc_in.copy(), vc_in.copy()
+    for s in range(S - 1):
+        kc_ref[slots[s] // bs, slots[s] % bs] = k_new[s]
+        vc_ref[slots[s] // bs, slots[s] % bs] = v_new[s]
+    np.testing.assert_allclose(kbuf.numpy(), kc_ref, rtol=1e-2, atol=1e-2)
+    assert np.array_equal(vbuf.numpy(), vc_ref)
+    ref = [_ref_seq(q[s:s + 1], kc_ref, vc_ref, bt[s], lens[s], scale, window, nh // nkv) for s in range(S - 1)]
+    # the padding row attends to its own new token only
+    ref.append(np.repeat(v_new[-1:], nh // nkv, axis=1).reshape(1, nh, hd))
+    assert rel_err(out.numpy(), np.concatenate(ref)) <= TOL

@@ -25,24 +25,50 @@ def _kept_ref(y, k, p, min_p):
     return keep
 
 
-def _run(logits, temp, top_k, top_p, min_p, seeds, steps, block_v=64, iters=8):
+def _run(logits, temp, top_k, top_p, min_p, seeds, steps, block_v=64, iters=8, parts=0, chunk=0):
+    """parts > 0: sample_partial_kernel first scans each row in `parts` pieces of `chunk` logits."""
     S, V = logits.shape
     out = make(np.full(S, -7), "i32")
-    sampling.sample_kernel[(S,)](make(logits, "fp32"), V, V, make(temp, "fp32"), make(top_k, "i32"),
-                                 make(top_p, "fp32"), make(min_p, "fp32"), make(seeds, "i64"), make(steps, "i32"), out,
-                                 BLOCK_V=block_v, BLOCK_S=block_v, NT=8, SEARCH_PASSES=iters)
+    x = make(logits, "fp32")
+    part = make(np.full((S, max(parts, 1), 2), np.nan), "fp32")
+    part_id = make(np.full((S, max(parts, 1)), -7), "i32")
+    if parts:
+        assert (parts - 1) * chunk < V <= parts * chunk
+        sampling.sample_partial_kernel[(S, parts)](x, V, V, chunk, part, part_id, BLOCK_V=16)
+    sampling.sample_kernel[(S,)](x, V, V, make(temp, "fp32"), make(top_k, "i32"), make(top_p, "fp32"),
+                                 make(min_p, "fp32"), make(seeds, "i64"), make(steps, "i32"), out, part, part_id,
+                                 parts, BLOCK_V=block_v, BLOCK_S=block_v, NT=8, SEARCH_PASSES=iters, BLOCK_P=8)
     return out.arr.copy()
 
 
-def test_greedy():
+# parts: the row scanned in pieces by sample_partial_kernel (the last one short, chunks not a
+# multiple of its block), ties across and within pieces resolved to the lowest id
+@pytest.mark.parametrize("parts,chunk", [(0, 0), (1, 300), (5, 70), (7, 48)])
+def test_greedy(parts, chunk):
     rng = np.random.default_rng(0)
     S, V = 6, 300
     logits = rng.standard_normal((S, V)).astype(np.float32) * 3
     logits[2, 17] = logits[2, 250] = logits[2].max() + 1  # tie -> lowest id
-    ids = _run(logits, np.zeros(S), np.zeros(S), np.ones(S), np.zeros(S), np.arange(S), np.zeros(S))
+    logits[4, 290] = logits[4, 299] = logits[4].max() + 1  # tie within the last piece
+    logits[5, :] = -2.0  # all tied
+    ids = _run(logits, np.zeros(S), np.zeros(S), np.ones(S), np.zeros(S), np.arange(S), np.zeros(S), parts=parts,
+               chunk=chunk)
     ref = logits.argmax(1)
-    assert ref[2] == 17
+    assert ref[2] == 17 and ref[4] == 290 and ref[5] == 0
     assert np.array_equal(ids, ref)
+
+
+@pytest.mark.parametrize("parts,chunk", [(3, 14), (5, 8)])
+def test_sample_from_partials_matches_full_scan(parts, chunk):
+    # the partials replace pass 1 (max, min): the temperature draws must not change
+    rng = np.random.default_rng(7)
+    S, V = 8, 40
+    logits = (rng.standard_normal((S, V)) * 0.5).astype(np.float32)
+    args = (np.full(S, 0.9), np.full(S, 5), np.full(S, 0.8), np.zeros(S), rng.integers(0, 2 ** 40, S),
+            rng.integers(0, 1000, S))
+    full = _run(logits, *args, block_v=16)
+    split = _run(logits, *args, block_v=16, parts=parts, chunk=chunk)
+    assert np.array_equal(full, split)
 
 
 def test_sample_distribution():

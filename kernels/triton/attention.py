@@ -16,6 +16,12 @@ decode_attention_partial_kernel + decode_attention_reduce_kernel
                            (sequence, kv head, partition) handles all q_per_kv query heads of
                            that kv head (K/V read once per kv head), writes unnormalized
                            partial (acc, max, sum); the reduce kernel merges partitions.
+                           With one partition it writes the normalized output itself.
+decode_rope_attention_kernel
+                           the same with rope.py's rope_kv_write_kernel folded in: takes the
+                           unrotated qkv rows, rotates q and the new k, writes the new k and v
+                           to the cache and attends to them from registers (one launch less
+                           per layer in decode steps).
 
 Visibility: key j is seen by the query at position i iff j <= i and (window <= 0 or i - j < window).
 """
@@ -116,6 +122,47 @@ def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tab
 
 
 @triton.jit
+def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, end, qk_scale, kv_row, m_i, l_i, acc,
+                   KV_BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Online softmax of q [BLOCK_G, HEAD_P2] over cached tokens [start, end) of one sequence
+    (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM)."""
+    for start_n in range(start, end, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        nmask = offs_n < end
+        blk = tl.load(bt + offs_n // KV_BLOCK_SIZE, mask=nmask, other=0).to(tl.int64)
+        slot = blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE
+        kv_off = slot[:, None] * kv_row + kv_off0 + d[None, :]
+        kvmask = nmask[:, None] & dmask[None, :]
+        k = tl.load(k_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        qk = tl.where(nmask[None, :], qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        p = tl.exp2(qk - m_new[:, None])
+        alpha = tl.exp2(m_i - m_new)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
+    return m_i, l_i, acc
+
+
+@triton.jit
+def _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_q_heads, part_acc_ptr,
+                  part_ml_ptr, out_ptr, o_stride_t, o_stride_h, HEAD_DIM: tl.constexpr):
+    """One partition: the normalized output to out; else the unnormalized partials."""
+    if num_parts == 1:
+        l_o = tl.where(l_i > 0.0, l_i, 1.0)
+        o = (acc / l_o[:, None]).to(out_ptr.dtype.element_ty)
+        tl.store(out_ptr + seq.to(tl.int64) * o_stride_t + heads[:, None] * o_stride_h + d[None, :], o,
+                 mask=gmask[:, None] & dmask[None, :])
+    else:
+        row = (seq * num_q_heads + heads).to(tl.int64) * num_parts + part
+        tl.store(part_acc_ptr + row[:, None] * HEAD_DIM + d[None, :], acc, mask=gmask[:, None] & dmask[None, :])
+        tl.store(part_ml_ptr + row * 2, m_i, mask=gmask)
+        tl.store(part_ml_ptr + row * 2 + 1, l_i, mask=gmask)
+
+
+@triton.jit
 def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_tables_ptr, seq_lens_ptr, part_acc_ptr,
                                     part_ml_ptr, out_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h,
                                     bt_stride, num_kv_heads, q_per_kv, window, partition_size,
@@ -147,36 +194,107 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
     qk_scale = scale * 1.4426950408889634
+    bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
+    m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start, end, qk_scale,
+                                   num_kv_heads * HEAD_DIM, m_i, l_i, acc, KV_BLOCK_SIZE, BLOCK_N)
+    _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_kv_heads * q_per_kv, part_acc_ptr,
+                  part_ml_ptr, out_ptr, o_stride_t, o_stride_h, HEAD_DIM)
+
+
+@triton.jit
+def _rope_rows(src, rows, rmask, d, cos, sin, partner, HEAD_DIM: tl.constexpr):
+    """Rows `rows` (HEAD_DIM apart from src) of a head-major tensor, rotated:
+    x'[d] = x[d] * cos[d] + x[partner[d]] * sin[d] (sin carries the pair's sign; cos = 1,
+    sin = 0 past the rotary dims), rounded to src's dtype as the cache stores it."""
+    m = rmask[:, None] & (d < HEAD_DIM)[None, :]
+    base = src + rows[:, None] * HEAD_DIM
+    x = tl.load(base + d[None, :], mask=m, other=0.0).to(tl.float32)
+    xp = tl.load(base + partner[None, :], mask=m, other=0.0).to(tl.float32)
+    return (x * cos[None, :] + xp * sin[None, :]).to(src.dtype.element_ty)
+
+
+@triton.jit
+def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mapping_ptr, k_cache_ptr, v_cache_ptr,
+                                 block_tables_ptr, seq_lens_ptr, part_acc_ptr, part_ml_ptr, out_ptr, scale,
+                                 qkv_stride, o_stride_t, o_stride_h, bt_stride, num_kv_heads, q_per_kv, window,
+                                 partition_size, IS_NEOX: tl.constexpr, ROT_DIM: tl.constexpr,
+                                 HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
+                                 BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr):
+    # Decode attention with rope_kv_write_kernel folded in (rope.py's conventions): sequence
+    # `seq` is token row `seq` of qkv [S, (NQ + 2 NKV) * HEAD_DIM] (not yet rotated), at
+    # position seq_lens[seq] - 1 with cos/sin row positions[seq] and cache slot
+    # slot_mapping[seq] (< 0: not written). Its new key and value are not read back from the
+    # cache: the program whose partition holds the new token writes them there and adds them
+    # to its softmax from registers; every other partition ends before it. grid and outputs
+    # as decode_attention_partial_kernel.
+    seq = tl.program_id(0)
+    kv_head = tl.program_id(1)
+    part = tl.program_id(2)
+    num_parts = tl.num_programs(2)
+    seq_len = tl.load(seq_lens_ptr + seq)
+    start = part * partition_size
+    end = tl.minimum(start + partition_size, seq_len)
+    win = tl.where(window > 0, window, 1 << 30)
+    start = tl.maximum(start, seq_len - win)
+    holds_new = (seq_len - 1) // partition_size == part
+
+    # cos / sin per head dim, and the dim each one pairs with
+    d = tl.arange(0, HEAD_P2)
+    dmask = d < HEAD_DIM
+    rot = d < ROT_DIM
+    if IS_NEOX:
+        first = d < ROT_DIM // 2
+        i = tl.where(first, d, d - ROT_DIM // 2)
+        partner = tl.where(first, d + ROT_DIM // 2, d - ROT_DIM // 2)
+    else:
+        first = d % 2 == 0
+        i = d // 2
+        partner = tl.where(first, d + 1, d - 1)
+    partner = tl.where(rot, partner, d)
+    pos = tl.load(positions_ptr + seq).to(tl.int64)
+    cs = cos_sin_ptr + pos * ROT_DIM
+    cos = tl.where(rot, tl.load(cs + i, mask=rot, other=1.0), 1.0)
+    sin = tl.load(cs + ROT_DIM // 2 + i, mask=rot, other=0.0)
+    sin = tl.where(rot, tl.where(first, -sin, sin), 0.0)
+
+    row = qkv_ptr + seq.to(tl.int64) * qkv_stride
+    num_q_heads = num_kv_heads * q_per_kv
+    g = tl.arange(0, BLOCK_G)
+    gmask = g < q_per_kv
+    heads = kv_head * q_per_kv + g
+    q = _rope_rows(row, heads, gmask, d, cos, sin, partner, HEAD_DIM)
+
+    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
+    l_i = tl.zeros([BLOCK_G], tl.float32)
+    acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
+    qk_scale = scale * 1.4426950408889634
     kv_row = num_kv_heads * HEAD_DIM
     bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
-    for start_n in range(start, end, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        nmask = offs_n < end
-        blk = tl.load(bt + offs_n // KV_BLOCK_SIZE, mask=nmask, other=0).to(tl.int64)
-        slot = blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE
-        kv_off = slot[:, None] * kv_row + kv_head * HEAD_DIM + d[None, :]
-        kvmask = nmask[:, None] & dmask[None, :]
-        k = tl.load(k_cache_ptr + kv_off, mask=kvmask, other=0.0)
-        qk = tl.dot(q, tl.trans(k)) * qk_scale
-        qk = tl.where(nmask[None, :], qk, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(qk, 1))
-        p = tl.exp2(qk - m_new[:, None])
+    m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start,
+                                   tl.minimum(end, seq_len - 1), qk_scale, kv_row, m_i, l_i, acc, KV_BLOCK_SIZE,
+                                   BLOCK_N)
+    if holds_new:
+        one = tl.arange(0, 1)
+        k_src = row + num_q_heads * HEAD_DIM
+        k = _rope_rows(k_src, kv_head + one, one < 1, d, cos, sin, partner, HEAD_DIM)  # [1, HEAD_P2]
+        v = tl.load(k_src + kv_row + kv_head * HEAD_DIM + one[:, None] * 0 + d[None, :], mask=dmask[None, :],
+                    other=0.0)
+        slot = tl.load(slot_mapping_ptr + seq).to(tl.int64)
+        if slot >= 0:
+            dst = slot * kv_row + kv_head * HEAD_DIM + one[:, None] * 0 + d[None, :]
+            tl.store(k_cache_ptr + dst, k, mask=dmask[None, :])
+            tl.store(v_cache_ptr + dst, v, mask=dmask[None, :])
+        # the new token, as the loop would add it (same roundings)
+        qk = tl.sum(q.to(tl.float32) * k.to(tl.float32), 1) * qk_scale  # [BLOCK_G]
+        m_new = tl.maximum(m_i, qk)
+        p = tl.exp2(qk - m_new)
         alpha = tl.exp2(m_i - m_new)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_cache_ptr + kv_off, mask=kvmask, other=0.0)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        l_i = l_i * alpha + p
+        pv = p.to(v.dtype).to(tl.float32)[:, None] * v.to(tl.float32)
+        acc = acc * alpha[:, None] + pv
         m_i = m_new
-
-    if num_parts == 1:
-        l_o = tl.where(l_i > 0.0, l_i, 1.0)
-        o = (acc / l_o[:, None]).to(out_ptr.dtype.element_ty)
-        tl.store(out_ptr + seq.to(tl.int64) * o_stride_t + heads[:, None] * o_stride_h + d[None, :], o,
-                 mask=gmask[:, None] & dmask[None, :])
-    else:
-        row = (seq * (num_kv_heads * q_per_kv) + heads).to(tl.int64) * num_parts + part
-        tl.store(part_acc_ptr + row[:, None] * HEAD_DIM + d[None, :], acc, mask=gmask[:, None] & dmask[None, :])
-        tl.store(part_ml_ptr + row * 2, m_i, mask=gmask)
-        tl.store(part_ml_ptr + row * 2 + 1, l_i, mask=gmask)
+    _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_q_heads, part_acc_ptr,
+                  part_ml_ptr, out_ptr, o_stride_t, o_stride_h, HEAD_DIM)
 
 
 @triton.jit
@@ -234,6 +352,10 @@ _PREFILL_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "out_ptr", "block_tables_
 _DECODE_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr",
                "part_ml_ptr", "out_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
                "num_kv_heads", "q_per_kv", "window", "partition_size"]
+_ROPE_DECODE_SIG = ["qkv_ptr", "positions_ptr", "cos_sin_ptr", "slot_mapping_ptr", "k_cache_ptr", "v_cache_ptr",
+                    "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr", "part_ml_ptr", "out_ptr", "scale",
+                    "qkv_stride", "o_stride_t", "o_stride_h", "bt_stride", "num_kv_heads", "q_per_kv", "window",
+                    "partition_size"]
 _REDUCE_SIG = ["part_acc_ptr", "part_ml_ptr", "out_ptr", "o_stride_t", "o_stride_h", "num_q_heads", "num_parts"]
 _INT = {"scale": "fp32"}
 
@@ -243,6 +365,7 @@ def _sig(names, act, extra):
     for n in names:
         if n.endswith("_ptr"):
             s[n] = {"block_tables_ptr": "*i32", "cu_seqlens_q_ptr": "*i32", "seq_lens_ptr": "*i32",
+                    "positions_ptr": "*i32", "slot_mapping_ptr": "*i32", "cos_sin_ptr": "*fp32",
                     "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32"}.get(n, act)
         else:
             s[n] = _INT.get(n, "i32")
@@ -271,6 +394,21 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                 "constexprs": decode_constexprs(_hd, _bs), "num_warps": 4, "num_stages": 2,
                 "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"],
             })
+            # rope folded in, both layouts, for the common (head_dim, rotary_dim) pairs of rope.py
+            # and the golden-test models, at the default block size; other shapes run
+            # rope_kv_write_kernel and the partial kernel (cuda_attention.cpp)
+            for _rot in {64: (64, 32), 128: (128, 64), 16: (16,), 32: (32,)}.get(_hd, ()) if _bs == 16 else ():
+                for _neox in (True, False):
+                    _rn = "" if _rot == _hd else f"_r{_rot}"
+                    SPECS.append({
+                        "name": f"decode_rope_attention_{_dt}_d{_hd}{_rn}_{'neox' if _neox else 'gptj'}_bs{_bs}",
+                        "fn": decode_rope_attention_kernel,
+                        "signature": _sig(_ROPE_DECODE_SIG, _p, ["IS_NEOX", "ROT_DIM", "HEAD_DIM", "HEAD_P2",
+                                                                 "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"]),
+                        "constexprs": {"IS_NEOX": _neox, "ROT_DIM": _rot, **decode_constexprs(_hd, _bs)},
+                        "num_warps": 4, "num_stages": 2,
+                        "div16": ["qkv_stride", "o_stride_t", "o_stride_h"],
+                    })
         SPECS.append({
             "name": f"decode_attention_reduce_{_dt}_d{_hd}", "fn": decode_attention_reduce_kernel,
             "signature": _sig(_REDUCE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "BLOCK_P"]),

@@ -1,6 +1,6 @@
 """On-GPU sampling: logits [S, V] (fp32, bf16 or fp16; math in fp32) -> one token id per row [S] i32.
 
-Two kernels, run in this order:
+Three kernels, run in this order:
 
 apply_penalties_kernel   (optional) edits logits in place for the tokens a sequence has seen.
                          The host passes, per row, the UNIQUE seen token ids (prompt and
@@ -8,6 +8,8 @@ apply_penalties_kernel   (optional) edits logits in place for the tokens a seque
                            repetition r (all listed ids): x > 0 ? x / r : x * r
                            frequency f, presence p (ids with count c > 0): x -= f*c + p
                          Unique ids make the scatter race-free.
+sample_partial_kernel    (optional) max, argmax and min of pieces of each row, many programs a
+                         row: the first pass of sample_kernel spread over the device.
 sample_kernel            per row: temperature <= 0 -> greedy argmax (lowest id on ties).
                          Otherwise y = x / T, and with the row's top_k (<= 0 or >= V: off),
                          top_p (>= 1: off), min_p (<= 0: off) a logit threshold is found
@@ -87,26 +89,17 @@ def _mass_ge(x_row, V, inv_t, m, t, BLOCK_V: tl.constexpr):
 
 
 @triton.jit
-def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_p_ptr, min_p_ptr, seeds_ptr,
-                  steps_ptr, out_ptr, BLOCK_V: tl.constexpr, BLOCK_S: tl.constexpr, NT: tl.constexpr,
-                  SEARCH_PASSES: tl.constexpr):
-    # grid = (S,)
-    row = tl.program_id(0).to(tl.int64)
-    x_row = logits_ptr + row * logits_stride
-    temp = tl.load(temperature_ptr + row)
-    greedy = temp <= 0.0
-    inv_t = tl.where(greedy, 1.0, 1.0 / tl.where(greedy, 1.0, temp))
-
-    # pass 1: max / min of y = x / T (and the greedy answer); per-lane running values,
-    # reduced once after the loop (the earliest chunk wins ties within a lane, the lowest
-    # id across lanes)
+def _max_min_scan(x_row, lo, hi, inv_t, BLOCK_V: tl.constexpr):
+    """max, its lowest index, and min of y = x * inv_t over x_row[lo:hi]: per-lane running
+    values, reduced once after the loop (the earliest chunk wins ties within a lane, the lowest
+    id across lanes)."""
     lane = tl.arange(0, BLOCK_V)
     best_v = tl.full([BLOCK_V], float("-inf"), tl.float32)
-    best_i = tl.zeros([BLOCK_V], tl.int32)
+    best_i = tl.zeros([BLOCK_V], tl.int32) + lo
     lo_vec = tl.full([BLOCK_V], float("inf"), tl.float32)
-    for v0 in range(0, V, BLOCK_V):
+    for v0 in range(lo, hi, BLOCK_V):
         offs = v0 + lane
-        vmask = offs < V
+        vmask = offs < hi
         y = tl.load(x_row + offs, mask=vmask, other=float("-inf")).to(tl.float32) * inv_t
         better = y > best_v
         best_i = tl.where(better, offs, best_i)
@@ -114,7 +107,53 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
         lo_vec = tl.minimum(lo_vec, tl.where(vmask, y, float("inf")))
     best = tl.max(best_v, 0)
     best_id = tl.min(tl.where(best_v == best, best_i, 2147483647), 0)
-    lo_v = tl.min(lo_vec, 0)
+    return best, best_id, tl.min(lo_vec, 0)
+
+
+@triton.jit
+def sample_partial_kernel(logits_ptr, logits_stride, V, chunk, part_ptr, part_id_ptr, BLOCK_V: tl.constexpr):
+    # grid = (S, P): program (row, j) scans the raw logits x_row[j * chunk, (j + 1) * chunk) and
+    # writes part[row, j] = (max, min) (fp32) and part_id[row, j] = the lowest index of the max.
+    # sample_kernel then starts from these P partials instead of its first pass over the row
+    # (scaling by 1 / T > 0 keeps the order, so max and min of x / T are the partials' / T).
+    row = tl.program_id(0).to(tl.int64)
+    j = tl.program_id(1)
+    lo = j * chunk
+    hi = tl.minimum(lo + chunk, V)
+    best, best_id, lo_v = _max_min_scan(logits_ptr + row * logits_stride, lo, hi, 1.0, BLOCK_V)
+    k = row * tl.num_programs(1) + j
+    tl.store(part_ptr + 2 * k, best)
+    tl.store(part_ptr + 2 * k + 1, lo_v)
+    tl.store(part_id_ptr + k, best_id)
+
+
+@triton.jit
+def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_p_ptr, min_p_ptr, seeds_ptr,
+                  steps_ptr, out_ptr, part_ptr, part_id_ptr, num_parts, BLOCK_V: tl.constexpr,
+                  BLOCK_S: tl.constexpr, NT: tl.constexpr, SEARCH_PASSES: tl.constexpr, BLOCK_P: tl.constexpr):
+    # grid = (S,). num_parts > 0: sample_partial_kernel has written the row's max / argmax / min
+    # in num_parts (<= BLOCK_P) pieces; else pass 1 scans the row here.
+    row = tl.program_id(0).to(tl.int64)
+    x_row = logits_ptr + row * logits_stride
+    temp = tl.load(temperature_ptr + row)
+    greedy = temp <= 0.0
+    inv_t = tl.where(greedy, 1.0, 1.0 / tl.where(greedy, 1.0, temp))
+    lane = tl.arange(0, BLOCK_V)
+
+    # pass 1: max / min of y = x / T (and the greedy answer)
+    if num_parts > 0:
+        pj = tl.arange(0, BLOCK_P)
+        pmask = pj < num_parts
+        pk = row * num_parts + pj
+        pv = tl.load(part_ptr + 2 * pk, mask=pmask, other=float("-inf"))
+        pmin = tl.load(part_ptr + 2 * pk + 1, mask=pmask, other=float("inf"))
+        pid = tl.load(part_id_ptr + pk, mask=pmask, other=2147483647)
+        bx = tl.max(pv, 0)
+        best_id = tl.min(tl.where(pv == bx, pid, 2147483647), 0)  # pieces are in id order
+        best = bx * inv_t
+        lo_v = tl.min(pmin, 0) * inv_t
+    else:
+        best, best_id, lo_v = _max_min_scan(x_row, 0, V, inv_t, BLOCK_V)
 
     if greedy:
         tl.store(out_ptr + row, best_id)
@@ -160,12 +199,16 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
 # 11 passes of a 5-ary search (NT = 4 thresholds per pass) narrow the threshold interval by
 # 5^11 (~2^25.5). One program reads the whole row per pass, so the cost is a balance between
 # passes (memory latency) and NT compares per value (ALU): NT = 4 measured best on H100.
-SAMPLE_CONSTEXPRS = {"BLOCK_V": 4096, "BLOCK_S": 2048, "NT": 4, "SEARCH_PASSES": 11}
+SAMPLE_CONSTEXPRS = {"BLOCK_V": 4096, "BLOCK_S": 2048, "NT": 4, "SEARCH_PASSES": 11, "BLOCK_P": 64}
+PARTIAL_CONSTEXPRS = {"BLOCK_V": 2048}
 
 _SAMPLE_SIG = {"logits_stride": "i32", "V": "i32", "temperature_ptr": "*fp32", "top_k_ptr": "*i32",
                "top_p_ptr": "*fp32", "min_p_ptr": "*fp32", "seeds_ptr": "*i64", "steps_ptr": "*i32",
-               "out_ptr": "*i32", "BLOCK_V": "constexpr", "BLOCK_S": "constexpr", "NT": "constexpr",
-               "SEARCH_PASSES": "constexpr"}
+               "out_ptr": "*i32", "part_ptr": "*fp32", "part_id_ptr": "*i32", "num_parts": "i32",
+               "BLOCK_V": "constexpr", "BLOCK_S": "constexpr", "NT": "constexpr", "SEARCH_PASSES": "constexpr",
+               "BLOCK_P": "constexpr"}
+_PARTIAL_SIG = {"logits_stride": "i32", "V": "i32", "chunk": "i32", "part_ptr": "*fp32", "part_id_ptr": "*i32",
+                "BLOCK_V": "constexpr"}
 
 SPECS = [
     {
@@ -184,3 +227,9 @@ for _dt in ("fp32", "bf16", "fp16"):
                   "num_warps": 8, "num_stages": 1, "div16": ["logits_stride", "V"]})
     SPECS.append({"name": f"sample_{_dt}_anyv", "fn": sample_kernel, "signature": _sig,
                   "constexprs": SAMPLE_CONSTEXPRS, "num_warps": 8, "num_stages": 1})
+    _psig = {"logits_ptr": "*" + _dt, **_PARTIAL_SIG}
+    SPECS.append({"name": f"sample_partial_{_dt}", "fn": sample_partial_kernel, "signature": _psig,
+                  "constexprs": PARTIAL_CONSTEXPRS, "num_warps": 4, "num_stages": 2,
+                  "div16": ["logits_stride", "V", "chunk"]})
+    SPECS.append({"name": f"sample_partial_{_dt}_anyv", "fn": sample_partial_kernel, "signature": _psig,
+                  "constexprs": PARTIAL_CONSTEXPRS, "num_warps": 4, "num_stages": 2})

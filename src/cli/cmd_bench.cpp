@@ -101,6 +101,8 @@ void run_decode(const DecodeArgs& a) {
 #ifdef TRITIUM_HAVE_CUDA
   if (cuda::kernel_profile_enabled()) std::fprintf(stderr, "%s", cuda::kernel_profile_report().c_str());
 #endif
+  // The device time of one step without host work between steps (graphs only).
+  const double replay_s = model->time_graph_replays(20);
   double prefill_s = 0, decode_s = res[0].decode_seconds;
   int64_t steps = res[0].decode_steps;
   for (auto& r : res) prefill_s += r.prefill_seconds;
@@ -120,7 +122,7 @@ void run_decode(const DecodeArgs& a) {
                         {"temperature", a.temperature}, {"top_p", a.top_p}, {"top_k", a.top_k},
                         {"gen_len", a.gen_len}, {"prefill_tokens_per_s", double(a.batch * a.prompt_len) / prefill_s},
                         {"decode_tokens_per_s", tok_s}, {"decode_step_ms", step_s * 1e3},
-                        {"cuda_graphs", model->num_decode_graphs()},
+                        {"cuda_graphs", model->num_decode_graphs()}, {"graph_replay_ms", replay_s * 1e3},
                         {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
                         {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s}};
     std::printf("%s\n", j.dump().c_str());
@@ -133,9 +135,13 @@ void run_decode(const DecodeArgs& a) {
               a.temperature > 0 ? str_cat("temperature ", a.temperature, " top-p ", a.top_p, " top-k ", a.top_k).c_str()
                                 : "greedy");
   std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
-  std::printf("decode     %.2f tokens/s (%.1f ms/step; %s)\n", tok_s, step_s * 1e3,
+  std::printf("decode     %.2f tokens/s (%.3f ms/step; %s)\n", tok_s, step_s * 1e3,
               model->num_decode_graphs() ? str_cat(model->num_decode_graphs(), " CUDA graphs replayed").c_str()
                                          : "eager");
+  if (replay_s > 0)
+    std::printf("replay     %.3f ms/step: the last step's graph replayed back to back (the rest of a step, sampling "
+                "and host work: %.3f ms)\n",
+                replay_s * 1e3, (step_s - replay_s) * 1e3);
   std::printf("roofline   %.2f tokens/s = %.2f GB/step over measured copy bandwidth %.1f GB/s -> %.0f%% of roofline\n",
               roofline_tok_s, bytes / 1e9, bw / 1e9, 100.0 * tok_s / roofline_tok_s);
 }

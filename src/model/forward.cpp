@@ -7,6 +7,7 @@
 // activations live in a workspace sized for the largest bucket, so every graph reuses it.
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <map>
@@ -103,6 +104,7 @@ struct Model::DecodeGraphs {
   std::map<int64_t, Tensor> inputs;  // key -> the graph's packed metadata on the device
   std::vector<const void*> kv_id;    // the KV cache the graphs were captured with (its layers' addresses)
   int64_t captures = 0, steps = 0;
+  int64_t last_key = -1;  // the graph replayed last
 };
 
 Model::Model() = default;
@@ -135,6 +137,15 @@ int64_t Model::decode_graph_max_batch() const { return graphs_ ? graphs_->max_ba
 size_t Model::num_decode_graphs() const { return graphs_ && graphs_->graphs ? graphs_->graphs->size() : 0; }
 int64_t Model::num_graph_captures() const { return graphs_ ? graphs_->captures : 0; }
 int64_t Model::num_graph_steps() const { return graphs_ ? graphs_->steps : 0; }
+
+double Model::time_graph_replays(int n) {
+  if (!graphs_ || !graphs_->graphs || graphs_->last_key < 0 || n <= 0) return 0;
+  ops::synchronize(device_);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < n; ++i) graphs_->graphs->replay(graphs_->last_key);
+  ops::synchronize(device_);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / n;
+}
 
 int64_t Model::workspace_bytes(int64_t rows) const {
   const ModelSpec& s = spec_;
@@ -208,10 +219,9 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
       ops::rms_norm(q3, L.q_norm, eps, q3);
       ops::rms_norm(k3, L.k_norm, eps, k3);
     }
-    ops::rope_write_kv(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], ra);
-    Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
     ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)]};
-    ops::attention(q3, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens, max_q, aa, attn);
+    ops::rope_attention(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens,
+                        max_q, ra, aa, attn);
     // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
     linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps);
     if (L.gate_up.weights.size() == 1 && L.gate_up.biases.empty()) {
@@ -275,6 +285,7 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
     if (kv_id != g.kv_id) {  // graphs hold the cache's addresses
       if (g.graphs) g.graphs->clear();
       g.inputs.clear();
+      g.last_key = -1;
       g.kv_id = kv_id;
     }
     const int64_t B = batch_bucket(S), W = width_bucket(b.max_blocks_per_seq);
@@ -296,6 +307,7 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
         ++g.captures;
       }
       g.graphs->replay(key);
+      g.last_key = key;
     }
     return g.ws.logits.narrow(0, 0, S);
   }

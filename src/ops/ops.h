@@ -53,6 +53,10 @@ struct OpTable {
   void (*linear_add_rms_norm)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual,
                               const Tensor& norm_w, float eps, Tensor& out, Tensor& scratch);
   void (*linear_silu_mul)(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch);
+  void (*rope_attention)(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
+                         Tensor& k_cache, Tensor& v_cache, const Tensor& block_tables, const Tensor& cu_seqlens_q,
+                         const Tensor& seq_lens, int64_t max_query_len, const RopeArgs& rope,
+                         const AttentionArgs& args, Tensor& out);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -104,6 +108,21 @@ inline void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_ca
                       const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                       const AttentionArgs& args, Tensor& out) {
   op_table(q.device()).attention(q, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_query_len, args, out);
+}
+// rope_write_kv, then attention of qkv's q heads: out [T, nh * hd]. qkv's contents afterwards
+// are unspecified (q may be rotated in place or not).
+inline void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
+                           Tensor& k_cache, Tensor& v_cache, const Tensor& block_tables, const Tensor& cu_seqlens_q,
+                           const Tensor& seq_lens, int64_t max_query_len, const RopeArgs& rope,
+                           const AttentionArgs& args, Tensor& out) {
+  const OpTable& t = op_table(qkv.device());
+  if (t.rope_attention)
+    return t.rope_attention(qkv, cos_sin, cos_sin_index, slot_mapping, k_cache, v_cache, block_tables, cu_seqlens_q,
+                            seq_lens, max_query_len, rope, args, out);
+  t.rope_write_kv(qkv, cos_sin, cos_sin_index, slot_mapping, k_cache, v_cache, rope);
+  const int64_t nh = rope.num_heads, hd = rope.head_dim;
+  Tensor q = qkv.narrow(1, 0, nh * hd).view_strided({qkv.size(0), nh, hd}, {qkv.stride(0), hd, 1});
+  t.attention(q, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_query_len, args, out);
 }
 
 // One token per row of logits [R, V] (F32, BF16 or F16) -> out_ids I32 [R]. With y = x / T the

@@ -4,6 +4,8 @@
 // query and context lengths, chunked prefill over cached context, partial blocks, shuffled
 // block tables), GQA ratios 1/4/8, sliding windows, the decode split-K path and long contexts.
 // Unused cache slots hold NaN on the GPU side, so reading a key that is not visible fails.
+// RoPE + KV write + decode attention in one kernel (ops::rope_attention) against the CPU's
+// two ops, for every variant of it in the pack.
 #include <gtest/gtest.h>
 
 #ifdef TRITIUM_HAVE_CUDA
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "backends/cuda/cuda_ops_util.h"
+#include "backends/cuda/kernel_profile.h"
 #include "core/error.h"
 #include "gpu_util.h"
 #include "ops/ops.h"
@@ -254,6 +257,105 @@ TEST_F(CudaAttention, F16) {
     run_attention({hd, bs, 8, 2, 0, {{17, 17}, {3, 50}}, DType::F16, "fp16 prefill"});
     run_attention({hd, bs, 8, 2, 0, {{1, 17}, {1, 200}}, DType::F16, "fp16 decode"});
   }
+}
+
+// ------------------------------------------------------------------ RoPE + KV write + decode attention
+
+// ops::rope_attention on a decode batch (the fused kernel on the GPU) against the CPU's
+// rope_write_kv then attention. Unused cache slots, the new tokens' slots included, hold NaN
+// on the GPU side: the fused kernel must write the new K/V and never read a slot before.
+void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t nh, int64_t nkv, int64_t window,
+                        const std::vector<int64_t>& ctx) {
+  SCOPED_TRACE(::testing::Message() << "hd " << hd << " rot " << rot << (neox ? " neox" : " gptj") << " bs " << bs
+                                    << " nh " << nh << " nkv " << nkv << " window " << window);
+  const int64_t S = int64_t(ctx.size()) + 1, max_pos = 4096;  // + a padding row (slot -1, length 1)
+  std::vector<int64_t> lens64 = ctx;
+  lens64.push_back(1);
+  int64_t max_blocks = 0, total = 0;
+  for (int64_t n : lens64) {
+    max_blocks = std::max(max_blocks, (n + bs - 1) / bs);
+    total += (n + bs - 1) / bs;
+  }
+  const int64_t num_blocks = total + 2, slots_total = num_blocks * bs, row = nkv * hd;
+  std::vector<int32_t> phys(static_cast<size_t>(num_blocks));
+  std::iota(phys.begin(), phys.end(), 0);
+  std::shuffle(phys.begin(), phys.end(), rng());
+  std::vector<int32_t> bt(size_t(S * max_blocks), 0), lens, cu{0}, slots, pos;
+  size_t next = 0;
+  std::vector<char> cached(size_t(slots_total), 0);
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t n = lens64[size_t(s)], need = (n + bs - 1) / bs;
+    for (int64_t j = 0; j < need; ++j) bt[size_t(s * max_blocks + j)] = phys[next++];
+    for (int64_t j = 0; j + 1 < n; ++j) cached[size_t(int64_t(bt[size_t(s * max_blocks + j / bs)]) * bs + j % bs)] = 1;
+    lens.push_back(int32_t(n));
+    cu.push_back(int32_t(s + 1));
+    slots.push_back(s + 1 < S ? int32_t(int64_t(bt[size_t(s * max_blocks + (n - 1) / bs)]) * bs + (n - 1) % bs) : -1);
+    pos.push_back(int32_t(rand_int(0, max_pos - 1)));
+  }
+  std::vector<float> cs(static_cast<size_t>(max_pos * rot));
+  for (int64_t p = 0; p < max_pos; ++p)
+    for (int64_t i = 0; i < rot / 2; ++i) {
+      double f = double(p) * std::pow(10000.0, -2.0 * double(i) / double(rot));
+      cs[size_t(p * rot + i)] = float(std::cos(f));
+      cs[size_t(p * rot + rot / 2 + i)] = float(std::sin(f));
+    }
+  auto kvals = rand_vals(size_t(slots_total * row), -2, 2), vvals = rand_vals(size_t(slots_total * row), -2, 2);
+  auto dev_cache = [&](std::vector<float> g) {
+    for (int64_t sl = 0; sl < slots_total; ++sl)
+      if (!cached[size_t(sl)]) std::fill(g.begin() + sl * row, g.begin() + (sl + 1) * row, NAN);
+    return device_as(g, {num_blocks, bs, nkv, hd}, DType::BF16);
+  };
+  Tensor dk = dev_cache(kvals), dv = dev_cache(vvals);
+  Tensor hk = host_f32(kvals, {num_blocks, bs, nkv, hd}), hv = host_f32(vvals, {num_blocks, bs, nkv, hd});
+  const int64_t qkv_dim = (nh + 2 * nkv) * hd;
+  auto x = rand_vals(size_t(S * qkv_dim), -2, 2);
+  Tensor dqkv = device_as(x, {S, qkv_dim}, DType::BF16), hqkv = host_f32(x, {S, qkv_dim});
+
+  ops::RopeArgs ra{nh, nkv, hd, rot, neox};
+  ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), window};
+  Tensor out = poisoned({S, nh * hd}, DType::BF16), ref = Tensor::empty({S, nh * hd}, DType::F32);
+  auto host_i32 = [](std::vector<int32_t>& v, Shape shape) {
+    return Tensor::from_blob(v.data(), shape, DType::I32, Device::cpu(), nullptr);
+  };
+  ops::rope_attention(dqkv, host_f32(cs, {max_pos, rot}).to(Device::cuda(0)), device_i32(pos, {S}),
+                      device_i32(slots, {S}), dk, dv, device_i32(bt, {S, max_blocks}), device_i32(cu, {S + 1}),
+                      device_i32(lens, {S}), 1, ra, aa, out);
+  ops::rope_attention(hqkv, host_f32(cs, {max_pos, rot}), host_i32(pos, {S}), host_i32(slots, {S}), hk, hv,
+                      host_i32(bt, {S, max_blocks}), host_i32(cu, {S + 1}), host_i32(lens, {S}), 1, ra, aa, ref);
+  Tensor got = download(out);
+  for (int64_t s = 0; s + 1 < S; ++s)
+    EXPECT_LE(rel_err(got.narrow(0, s, 1).contiguous(), ref.narrow(0, s, 1).contiguous()), kTol)
+        << "sequence " << s << " (context " << lens[size_t(s)] << ")";
+  // The padding row (whose slot the CPU never writes, so its reference reads garbage) attends
+  // to its own new token only: finite, never the NaN of its cache slot.
+  for (int64_t i = 0; i < nh * hd; ++i)
+    ASSERT_TRUE(std::isfinite(load_as_float(got, (S - 1) * nh * hd + i))) << "padding row, element " << i;
+  Tensor gk = download(dk).view({slots_total, row}), gv = download(dv).view({slots_total, row});
+  Tensor rk = hk.view({slots_total, row}), rv = hv.view({slots_total, row});
+  for (int64_t s = 0; s + 1 < S; ++s) {
+    const int64_t sl = slots[size_t(s)];
+    EXPECT_LE(rel_err(gk.narrow(0, sl, 1).contiguous(), rk.narrow(0, sl, 1).contiguous()), kTol) << "new k, seq " << s;
+    EXPECT_EQ(rel_err(gv.narrow(0, sl, 1).contiguous(), rv.narrow(0, sl, 1).contiguous()), 0.0) << "new v, seq " << s;
+  }
+}
+
+TEST_F(CudaAttention, RopeAttentionDecodeEveryVariant) {
+  auto vars = variants_of("decode_rope_attention_kernel", "qkv_ptr", {"HEAD_DIM", "ROT_DIM", "IS_NEOX", "KV_BLOCK_SIZE"});
+  ASSERT_FALSE(vars.empty()) << "no fused RoPE + decode attention kernels in the pack for this GPU";
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (const auto& v : vars) {
+    for (auto [nh, nkv] : kGqa) {
+      run_rope_attention(v[0], v[1], v[2] != 0, v[3], nh, nkv, 0, {1, 16, 17, 100, 333});
+      run_rope_attention(v[0], v[1], v[2] != 0, v[3], nh, nkv, 24, {2, 40, 333});
+    }
+    run_rope_attention(v[0], v[1], v[2] != 0, v[3], 8, 2, 0, {2100});  // several partitions
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_NE(rep.find("decode_rope_attention"), std::string::npos) << "the fused kernel never ran:\n" << rep;
+  EXPECT_NE(rep.find("decode_attention_reduce"), std::string::npos) << "no case took several partitions:\n" << rep;
+  EXPECT_EQ(rep.find("rope_kv_write"), std::string::npos) << "a decode batch took the composed path:\n" << rep;
 }
 
 }  // namespace

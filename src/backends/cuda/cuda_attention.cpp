@@ -13,6 +13,10 @@
 //       that the reduce ignores. Same shapes give the same launch, so decode can be captured
 //       into a CUDA graph.
 //   GQA groups larger than the decode kernel's BLOCK_G go through the prefill kernel.
+//
+// rope_attention on a decode batch: decode_rope_attention_kernel, the partial kernel with the
+// RoPE + KV write folded in (same partitions, same reduce); otherwise rope_write_kv, then the
+// above.
 #include <algorithm>
 #include <cstdlib>
 
@@ -41,6 +45,55 @@ std::string no_kernel(const Catalog& cat, const char* kernel, const char* ptr_pa
                  ", head_dim ", hd, ", KV block size ", block_size, " (head_dim available: ",
                  cat.values_of(kernel, ptr_param, dt, "HEAD_DIM"), "; block sizes: ",
                  cat.values_of(kernel, ptr_param, dt, "KV_BLOCK_SIZE"), "; see docs/KERNELS.md)");
+}
+
+// Partitions of a decode launch over (S, nkv, P): P aims at TRITIUM_DECODE_PROGRAMS_PER_SM
+// (default 2) programs per SM, the partition size a multiple of 64 tokens.
+struct DecodeSplit {
+  int64_t parts = 1, partition = 64;
+};
+
+DecodeSplit decode_split(const Catalog& cat, int64_t S, int64_t nkv, const Tensor& block_tables, int64_t block_size) {
+  const int64_t bound = std::max<int64_t>(1, block_tables.size(1) * block_size);  // >= every context
+  static const int64_t per_sm = [] {
+    const char* e = std::getenv("TRITIUM_DECODE_PROGRAMS_PER_SM");
+    return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(2);
+  }();
+  const int64_t want = cdiv(per_sm * int64_t(cat.sm_count()), S * nkv);
+  const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
+  DecodeSplit d;
+  d.partition = cdiv(cdiv(bound, P0), 64) * 64;
+  d.parts = cdiv(bound, d.partition);
+  return d;
+}
+
+// The partials of a decode launch (one partition: none; any aligned F32 pointer stands in).
+struct DecodePartials {
+  Tensor acc, ml;
+  DecodePartials(int64_t S, int64_t nh, int64_t P, int64_t hd, Device dev)
+      : acc(Tensor::empty({P > 1 ? S : 1, nh, P, hd}, DType::F32, dev)),
+        ml(Tensor::empty({P > 1 ? S : 1, nh, P, 2}, DType::F32, dev)) {}
+};
+
+void launch_reduce(const Variant& red, Device dev, const DecodePartials& pa, Tensor& out, int64_t S, int64_t nh,
+                   int64_t P, int64_t o_st, int64_t o_sh) {
+  launch(dev, red, {grid_dim(S, kOp), grid_dim(nh, kOp)},
+         {pa.acc, pa.ml, out, to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
+          to_i32(nh, kOp, "num_heads"), to_i32(P, kOp, "partitions")},
+         kOp);
+}
+
+// out's token and head strides: [T, nh * hd] or [T, nh, hd].
+std::pair<int64_t, int64_t> out_strides(const Tensor& out, int64_t T, int64_t nh, int64_t hd) {
+  if (out.dim() == 2) {
+    TRITIUM_CHECK(out.size(0) == T && out.size(1) == nh * hd, "attention (cuda): out ", describe(out),
+                  " should be [", T, ", ", nh * hd, "]");
+    return {out.stride(0), hd};
+  }
+  TRITIUM_CHECK(out.dim() == 3 && out.size(0) == T && out.size(1) == nh && out.size(2) == hd,
+                "attention (cuda): out ", describe(out), " should be [", T, ", ", nh * hd, "] or [", T, ", ", nh, ", ",
+                hd, "]");
+  return {out.stride(0), out.stride(1)};
 }
 
 }  // namespace
@@ -73,19 +126,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                 ", max_blocks] with a contiguous last dim");
   check_act(out, dev, kOp, "out");
   check_same_dtype(out, q, kOp, "out");
-  int64_t o_st = 0, o_sh = 0;
-  if (out.dim() == 2) {
-    TRITIUM_CHECK(out.size(0) == T && out.size(1) == nh * hd, "attention (cuda): out ", describe(out),
-                  " should be [", T, ", ", nh * hd, "]");
-    o_st = out.stride(0);
-    o_sh = hd;
-  } else {
-    TRITIUM_CHECK(out.dim() == 3 && out.size(0) == T && out.size(1) == nh && out.size(2) == hd,
-                  "attention (cuda): out ", describe(out), " should be [", T, ", ", nh * hd, "] or [", T, ", ", nh,
-                  ", ", hd, "]");
-    o_st = out.stride(0);
-    o_sh = out.stride(1);
-  }
+  const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
   if (T == 0 || S == 0) return;
   TRITIUM_CHECK(max_query_len >= 1 && max_query_len <= T, "attention (cuda): max_query_len ", max_query_len,
                 " is impossible for ", T, " query tokens");
@@ -102,31 +143,17 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
     if (part && q_per_kv > part->cx("BLOCK_G")) part = nullptr;  // group too large: prefill kernel below
   }
   if (part && red) {
-    const int64_t bound = std::max<int64_t>(1, block_tables.size(1) * block_size);  // >= every context
-    // Programs per SM to aim for (TRITIUM_DECODE_PROGRAMS_PER_SM overrides, for measuring).
-    static const int64_t per_sm = [] {
-      const char* e = std::getenv("TRITIUM_DECODE_PROGRAMS_PER_SM");
-      return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(2);
-    }();
-    const int64_t want = cdiv(per_sm * int64_t(cat.sm_count()), S * nkv);
-    const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
-    const int64_t partition = cdiv(cdiv(bound, P0), 64) * 64;
-    const int64_t P = cdiv(bound, partition);
-    // (one partition: no partials; any aligned F32 pointer stands in)
-    Tensor part_acc = Tensor::empty({P > 1 ? S : 1, nh, P, hd}, DType::F32, dev);
-    Tensor part_ml = Tensor::empty({P > 1 ? S : 1, nh, P, 2}, DType::F32, dev);
-    launch(dev, *part, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(P, kOp)},
-           {q, k_cache, v_cache, block_tables, seq_lens, part_acc, part_ml, out, args.scale,
+    const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size);
+    DecodePartials pa(S, nh, sp.parts, hd, dev);
+    launch(dev, *part, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
+           {q, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out, args.scale,
             to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
             to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
             to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
-            window, to_i32(partition, kOp, "partition size")},
+            window, to_i32(sp.partition, kOp, "partition size")},
            kOp);
-    if (P == 1) return;  // one partition: the kernel wrote the normalized output
-    launch(dev, *red, {grid_dim(S, kOp), grid_dim(nh, kOp)},
-           {part_acc, part_ml, out, to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
-            to_i32(nh, kOp, "num_heads"), to_i32(P, kOp, "partitions")},
-           kOp);
+    // one partition: the kernel wrote the normalized output
+    if (sp.parts > 1) launch_reduce(*red, dev, pa, out, S, nh, sp.parts, o_st, o_sh);
     return;
   }
 
@@ -140,6 +167,72 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
           to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
           window},
          kOp);
+}
+
+void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, const Tensor& slot_mapping,
+                    Tensor& k_cache, Tensor& v_cache, const Tensor& block_tables, const Tensor& cu_seqlens_q,
+                    const Tensor& seq_lens, int64_t max_query_len, const ops::RopeArgs& rope,
+                    const ops::AttentionArgs& args, Tensor& out) {
+  const int64_t nh = rope.num_heads, nkv = rope.num_kv_heads, hd = rope.head_dim;
+  auto composed = [&] {
+    cuda::rope_write_kv(qkv, cos_sin, cs_index, slot_mapping, k_cache, v_cache, rope);
+    Tensor q = qkv.narrow(1, 0, nh * hd).view_strided({qkv.size(0), nh, hd}, {qkv.stride(0), hd, 1});
+    cuda::attention(q, k_cache, v_cache, block_tables, cu_seqlens_q, seq_lens, max_query_len, args, out);
+  };
+  const Device dev = qkv.device();
+  check_act(qkv, dev, kOp, "qkv");
+  const int64_t T = qkv.dim() == 2 ? qkv.size(0) : -1, S = seq_lens.numel();
+  if (max_query_len != 1 || T != S || T == 0 || k_cache.dim() != 4 || nkv <= 0 || nh % nkv != 0) return composed();
+  const Catalog& cat = Catalog::for_device(dev.index);
+  const DType dt = qkv.dtype();
+  const int64_t block_size = k_cache.size(1);
+  const Variant* fused = nullptr;
+  for (const Variant* v : cat.find("decode_rope_attention_kernel", "qkv_ptr", dt))
+    if (v->cx("HEAD_DIM") == hd && v->cx("ROT_DIM") == rope.rotary_dim && v->cx("IS_NEOX") == (rope.neox ? 1 : 0) &&
+        v->cx("KV_BLOCK_SIZE") == block_size && nh / nkv <= v->cx("BLOCK_G"))
+      fused = v;
+  const Variant* red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
+  if (!fused || !red) return composed();
+
+  // The checks of rope_write_kv and attention, on what the fused kernel reads.
+  TRITIUM_CHECK(qkv.size(1) == (nh + 2 * nkv) * hd, kOp, " (cuda): qkv ", describe(qkv), " does not hold ", nh,
+                "+2x", nkv, " heads of ", hd);
+  check_device(cos_sin, dev, kOp, "cos_sin");
+  TRITIUM_CHECK(cos_sin.dtype() == DType::F32 && cos_sin.is_contiguous() && cos_sin.dim() == 2 &&
+                    cos_sin.size(1) == rope.rotary_dim,
+                kOp, " (cuda): cos_sin ", describe(cos_sin), " must be contiguous F32 [N, ", rope.rotary_dim, "]");
+  check_i32(cs_index, dev, T, kOp, "cos_sin_index");
+  check_i32(slot_mapping, dev, T, kOp, "slot_mapping");
+  check_i32(seq_lens, dev, S, kOp, "seq_lens");
+  check_i32(cu_seqlens_q, dev, S + 1, kOp, "cu_seqlens_q");
+  for (const Tensor* c : {&k_cache, &v_cache}) {
+    check_device(*c, dev, kOp, "KV cache");
+    check_same_dtype(*c, qkv, kOp, "KV cache");
+    TRITIUM_CHECK(c->is_contiguous() && c->dim() == 4 && c->size(2) == nkv && c->size(3) == hd, kOp,
+                  " (cuda): KV cache ", describe(*c), " must be contiguous [blocks, block_size, ", nkv, ", ", hd, "]");
+  }
+  TRITIUM_CHECK(k_cache.shape() == v_cache.shape(), "attention (cuda): K cache ", describe(k_cache),
+                " and V cache ", describe(v_cache), " differ in shape");
+  check_device(block_tables, dev, kOp, "block_tables");
+  TRITIUM_CHECK(block_tables.dtype() == DType::I32 && block_tables.dim() == 2 && block_tables.size(0) == S &&
+                    block_tables.stride(1) == 1,
+                "attention (cuda): block_tables ", describe(block_tables), " must be I32 [", S,
+                ", max_blocks] with a contiguous last dim");
+  check_act(out, dev, kOp, "out");
+  check_same_dtype(out, qkv, kOp, "out");
+  const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
+
+  const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size);
+  DecodePartials pa(S, nh, sp.parts, hd, dev);
+  launch(dev, *fused, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
+         {qkv, cs_index, cos_sin, slot_mapping, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out,
+          args.scale, to_i32(qkv.stride(0), kOp, "qkv row stride"), to_i32(o_st, kOp, "out token stride"),
+          to_i32(o_sh, kOp, "out head stride"), to_i32(block_tables.stride(0), kOp, "block table stride"),
+          to_i32(nkv, kOp, "num_kv_heads"), to_i32(nh / nkv, kOp, "q_per_kv"),
+          to_i32(std::max<int64_t>(0, args.sliding_window), kOp, "sliding_window"),
+          to_i32(sp.partition, kOp, "partition size")},
+         kOp);
+  if (sp.parts > 1) launch_reduce(*red, dev, pa, out, S, nh, sp.parts, o_st, o_sh);
 }
 
 }  // namespace tritium::cuda
