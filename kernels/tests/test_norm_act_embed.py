@@ -40,7 +40,7 @@ def test_rms_norm_residual(dt, T, N, BN):
 
 
 @pytest.mark.parametrize("dt", ["bf16", "fp16"])
-@pytest.mark.parametrize("splits,bias", [(1, False), (3, True)])
+@pytest.mark.parametrize("splits,bias", [(1, False), (3, True), (4, False), (6, True)])
 def test_rms_norm_residual_splitk(dt, splits, bias):
     # x = the fp32 partials' sum (+ bias), rounded to the storage dtype, then add & norm
     rng = np.random.default_rng(splits)

@@ -30,16 +30,20 @@ def rms_norm_kernel(x_ptr, w_ptr, out_ptr, x_stride, out_stride, N, eps, BLOCK_N
 
 
 @triton.jit
-def _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps):
-    # residual row += x (fp32 x), written back; out row = rmsnorm(residual) * w. The sum is added
-    # in fp32, rounded once to the storage dtype, and the norm is taken of the rounded value: the
-    # same numbers a framework computing in bf16 tensors would see.
-    r = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
+def _load_row(ptr, row, stride, cols, mask):
+    return tl.load(ptr + row * stride + cols, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _add_norm_store(x, r, w, residual_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps):
+    # residual row r += x (fp32 x, r and w loaded by the caller, ahead of its other loads), written
+    # back; out row = rmsnorm(residual) * w. The sum is added in fp32, rounded once to the storage
+    # dtype, and the norm is taken of the rounded value: the same numbers a framework computing in
+    # bf16 tensors would see.
     h = (x + r).to(residual_ptr.dtype.element_ty)
     tl.store(residual_ptr + row * res_stride + cols, h, mask=mask)
     h = h.to(tl.float32)
     inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
-    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
     y = h * inv_rms * w
     tl.store(out_ptr + row * out_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
@@ -50,8 +54,10 @@ def rms_norm_residual_kernel(x_ptr, residual_ptr, w_ptr, out_ptr, x_stride, res_
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK_N)
     mask = cols < N
-    x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
+    r = _load_row(residual_ptr, row, res_stride, cols, mask)
+    w = _load_row(w_ptr, 0, 0, cols, mask)
+    x = _load_row(x_ptr, row, x_stride, cols, mask)
+    _add_norm_store(x, r, w, residual_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
 
 
 @triton.jit
@@ -60,16 +66,22 @@ def rms_norm_residual_splitk_kernel(ws_ptr, bias_ptr, residual_ptr, w_ptr, out_p
     # The split-K linear's epilogue fused with the add & norm that follows it: x = sum of the
     # fp32 partials ws [splits, M, N] (+ bias), rounded to the storage dtype as the linear
     # would store it; then residual += x and out = rmsnorm(residual) * w as above. grid = (M,)
+    # The row is latency-bound (one program a row): residual, weight and four partials at a
+    # time are loaded before any of them is used, so their reads overlap.
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK_N)
     mask = cols < N
+    r = _load_row(residual_ptr, row, res_stride, cols, mask)
+    w = _load_row(w_ptr, 0, 0, cols, mask)
     acc = tl.zeros([BLOCK_N], tl.float32)
-    for s in range(0, splits):
-        acc += tl.load(ws_ptr + (s * M + row) * N + cols, mask=mask, other=0.0)
+    for s0 in range(0, splits, 4):
+        for j in tl.static_range(4):
+            s = s0 + j
+            acc += tl.load(ws_ptr + (s * M + row) * N + cols, mask=mask & (s < splits), other=0.0)
     if has_bias:
         acc += tl.load(bias_ptr + cols, mask=mask, other=0.0).to(tl.float32)
     x = acc.to(residual_ptr.dtype.element_ty).to(tl.float32)
-    _add_norm_store(x, residual_ptr, w_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
+    _add_norm_store(x, r, w, residual_ptr, out_ptr, row, res_stride, out_stride, cols, mask, N, eps)
 
 
 @triton.jit
