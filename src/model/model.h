@@ -84,8 +84,9 @@ class Model {
   int64_t num_graph_captures() const;
   int64_t num_graph_steps() const;  // forward passes that took the bucketed decode path
   // Seconds a replay of the last replayed decode graph takes on the device when n replays run
-  // back to back (no host work between them); 0 without one. Rewrites that step's K/V with
-  // the same values. For benchmarks: the step time less this is host time the device waited.
+  // back to back (no host work between them); 0 without one. Rewrites that step's K/V slots
+  // with the same values, so only for benchmarks, once nothing else uses the cache: the step
+  // time less this is what a step spends outside its graph (sampling, host work).
   double time_graph_replays(int n);
   // Bytes enable_decode_graphs(rows) allocates for its workspace.
   int64_t workspace_bytes(int64_t rows) const;

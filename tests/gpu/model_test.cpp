@@ -157,6 +157,9 @@ TEST_P(GpuGolden, DecodeGraphsBitIdenticalToEager) {
     auto rb = gg.generate({g.prompt, shorter, g.prompt}, sp);
     for (size_t i = 0; i < 3; ++i) EXPECT_EQ(ra[i].output_ids, rb[i].output_ids) << "sequence " << i;
     EXPECT_EQ(rb[0].output_ids, rb[2].output_ids);
+    // bench decode's replay timing: graphs only
+    EXPECT_GT(graphed->time_graph_replays(3), 0.0);
+    EXPECT_EQ(eager->time_graph_replays(3), 0.0);
     std::printf("[gpu golden] %-24s graphs: %zu captured, %lld decode steps replayed\n", GetParam().c_str(),
                 graphed->num_decode_graphs(), (long long)graphed->num_graph_steps());
   } catch (const Error& e) {
