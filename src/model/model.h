@@ -87,7 +87,8 @@ class Model {
   // back to back (no host work between them); 0 without one. Rewrites that step's K/V slots
   // with the same values, so only for benchmarks, once nothing else uses the cache: the step
   // time less this is what a step spends outside its graph (sampling, host work).
-  double time_graph_replays(int n);
+  // launch_s (optional): the host time of one replay call, measured on an idle device.
+  double time_graph_replays(int n, double* launch_s = nullptr);
   // Bytes enable_decode_graphs(rows) allocates for its workspace.
   int64_t workspace_bytes(int64_t rows) const;
 
