@@ -127,5 +127,17 @@ inline double rel_err(const Tensor& a, const Tensor& b) {
 
 inline const char* dtype_label(DType dt) { return dt == DType::BF16 ? "bf16" : dt == DType::F16 ? "fp16" : "f32"; }
 
+// A RoPE table (theta 10000) as ops::rope_write_kv takes it: [max_pos, rot], cos half then sin half.
+inline std::vector<float> rope_table(int64_t max_pos, int64_t rot) {
+  std::vector<float> cs(static_cast<size_t>(max_pos * rot));
+  for (int64_t p = 0; p < max_pos; ++p)
+    for (int64_t i = 0; i < rot / 2; ++i) {
+      double f = double(p) * std::pow(10000.0, -2.0 * double(i) / double(rot));
+      cs[size_t(p * rot + i)] = float(std::cos(f));
+      cs[size_t(p * rot + rot / 2 + i)] = float(std::sin(f));
+    }
+  return cs;
+}
+
 }  // namespace tritium::gputest
 #endif  // TRITIUM_HAVE_CUDA

@@ -54,13 +54,7 @@ void run_rope(int64_t hd, int64_t rot, bool neox, int64_t nh, int64_t nkv) {
   const int64_t qkv_dim = (nh + 2 * nkv) * hd;
   auto x = rand_vals(size_t(T * qkv_dim), -2, 2);
   // A real RoPE table (theta 10000) at random positions.
-  std::vector<float> cs(static_cast<size_t>(max_pos * rot));
-  for (int64_t p = 0; p < max_pos; ++p)
-    for (int64_t i = 0; i < rot / 2; ++i) {
-      double f = double(p) * std::pow(10000.0, -2.0 * double(i) / double(rot));
-      cs[size_t(p * rot + i)] = float(std::cos(f));
-      cs[size_t(p * rot + rot / 2 + i)] = float(std::sin(f));
-    }
+  const std::vector<float> cs = rope_table(max_pos, rot);
   std::vector<int32_t> pos(static_cast<size_t>(T)), slots(static_cast<size_t>(slots_total));
   for (auto& p : pos) p = int32_t(rand_int(0, max_pos - 1));
   std::iota(slots.begin(), slots.end(), 0);
@@ -292,13 +286,7 @@ void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t 
     slots.push_back(s + 1 < S ? int32_t(int64_t(bt[size_t(s * max_blocks + (n - 1) / bs)]) * bs + (n - 1) % bs) : -1);
     pos.push_back(int32_t(rand_int(0, max_pos - 1)));
   }
-  std::vector<float> cs(static_cast<size_t>(max_pos * rot));
-  for (int64_t p = 0; p < max_pos; ++p)
-    for (int64_t i = 0; i < rot / 2; ++i) {
-      double f = double(p) * std::pow(10000.0, -2.0 * double(i) / double(rot));
-      cs[size_t(p * rot + i)] = float(std::cos(f));
-      cs[size_t(p * rot + rot / 2 + i)] = float(std::sin(f));
-    }
+  const std::vector<float> cs = rope_table(max_pos, rot);
   auto kvals = rand_vals(size_t(slots_total * row), -2, 2), vvals = rand_vals(size_t(slots_total * row), -2, 2);
   auto dev_cache = [&](std::vector<float> g) {
     for (int64_t sl = 0; sl < slots_total; ++sl)

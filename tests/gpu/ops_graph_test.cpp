@@ -40,14 +40,7 @@ TEST(CudaOpsGraph, DecodeStepReplayIsBitIdenticalToEager) {
   Tensor w_o = device_as(rand_vals(size_t(H * nh * hd), -wo, wo), {H, nh * hd}, dt);
   Tensor k_cache = device_as(rand_vals(size_t(num_blocks * bs * nkv * hd), -1, 1), {num_blocks, bs, nkv, hd}, dt);
   Tensor v_cache = device_as(rand_vals(size_t(num_blocks * bs * nkv * hd), -1, 1), {num_blocks, bs, nkv, hd}, dt);
-  std::vector<float> cs(static_cast<size_t>(max_pos * hd));
-  for (int64_t p = 0; p < max_pos; ++p)
-    for (int64_t i = 0; i < hd / 2; ++i) {
-      double f = double(p) * std::pow(10000.0, -2.0 * double(i) / double(hd));
-      cs[size_t(p * hd + i)] = float(std::cos(f));
-      cs[size_t(p * hd + hd / 2 + i)] = float(std::sin(f));
-    }
-  Tensor cos_sin = host_f32(cs, {max_pos, hd}).to(Device::cuda(0));
+  Tensor cos_sin = host_f32(rope_table(max_pos, hd), {max_pos, hd}).to(Device::cuda(0));
   std::vector<int32_t> lens, pos, slots, bt, cu{0};
   for (int64_t s = 0; s < S; ++s) {
     int64_t len = rand_int(1, max_blocks * bs);

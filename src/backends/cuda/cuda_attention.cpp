@@ -83,6 +83,14 @@ void launch_reduce(const Variant& red, Device dev, const DecodePartials& pa, Ten
          kOp);
 }
 
+void check_block_tables(const Tensor& block_tables, Device dev, int64_t S) {
+  check_device(block_tables, dev, kOp, "block_tables");
+  TRITIUM_CHECK(block_tables.dtype() == DType::I32 && block_tables.dim() == 2 && block_tables.size(0) == S &&
+                    block_tables.stride(1) == 1,
+                "attention (cuda): block_tables ", describe(block_tables), " must be I32 [", S,
+                ", max_blocks] with a contiguous last dim");
+}
+
 // out's token and head strides: [T, nh * hd] or [T, nh, hd].
 std::pair<int64_t, int64_t> out_strides(const Tensor& out, int64_t T, int64_t nh, int64_t hd) {
   if (out.dim() == 2) {
@@ -119,11 +127,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   const int64_t S = seq_lens.numel();
   check_i32(seq_lens, dev, -1, kOp, "seq_lens");
   check_i32(cu_seqlens_q, dev, S + 1, kOp, "cu_seqlens_q");
-  check_device(block_tables, dev, kOp, "block_tables");
-  TRITIUM_CHECK(block_tables.dtype() == DType::I32 && block_tables.dim() == 2 && block_tables.size(0) == S &&
-                    block_tables.stride(1) == 1,
-                "attention (cuda): block_tables ", describe(block_tables), " must be I32 [", S,
-                ", max_blocks] with a contiguous last dim");
+  check_block_tables(block_tables, dev, S);
   check_act(out, dev, kOp, "out");
   check_same_dtype(out, q, kOp, "out");
   const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
@@ -213,11 +217,7 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   }
   TRITIUM_CHECK(k_cache.shape() == v_cache.shape(), "attention (cuda): K cache ", describe(k_cache),
                 " and V cache ", describe(v_cache), " differ in shape");
-  check_device(block_tables, dev, kOp, "block_tables");
-  TRITIUM_CHECK(block_tables.dtype() == DType::I32 && block_tables.dim() == 2 && block_tables.size(0) == S &&
-                    block_tables.stride(1) == 1,
-                "attention (cuda): block_tables ", describe(block_tables), " must be I32 [", S,
-                ", max_blocks] with a contiguous last dim");
+  check_block_tables(block_tables, dev, S);
   check_act(out, dev, kOp, "out");
   check_same_dtype(out, qkv, kOp, "out");
   const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
