@@ -122,10 +122,25 @@ def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tab
 
 
 @triton.jit
-def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, end, qk_scale, kv_row, m_i, l_i, acc,
-                   KV_BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
+def _decode_range(seq_lens_ptr, seq, part, partition_size, window):
+    """The sequence's length and the keys [start, end) partition `part` of it sees."""
+    seq_len = tl.load(seq_lens_ptr + seq)
+    start = part * partition_size
+    end = tl.minimum(start + partition_size, seq_len)
+    win = tl.where(window > 0, window, 1 << 30)
+    return seq_len, tl.maximum(start, seq_len - win), end
+
+
+@triton.jit
+def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, end, qk_scale, kv_row,
+                   BLOCK_G: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
+                   BLOCK_N: tl.constexpr):
     """Online softmax of q [BLOCK_G, HEAD_P2] over cached tokens [start, end) of one sequence
-    (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM)."""
+    (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM): (running max in log2
+    units, sum, unnormalized output)."""
+    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
+    l_i = tl.zeros([BLOCK_G], tl.float32)
+    acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
     for start_n in range(start, end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
         nmask = offs_n < end
@@ -176,11 +191,7 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
     kv_head = tl.program_id(1)
     part = tl.program_id(2)
     num_parts = tl.num_programs(2)
-    seq_len = tl.load(seq_lens_ptr + seq)
-    start = part * partition_size
-    end = tl.minimum(start + partition_size, seq_len)
-    win = tl.where(window > 0, window, 1 << 30)
-    start = tl.maximum(start, seq_len - win)
+    seq_len, start, end = _decode_range(seq_lens_ptr, seq, part, partition_size, window)
 
     g = tl.arange(0, BLOCK_G)
     gmask = g < q_per_kv
@@ -190,13 +201,10 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
     q = tl.load(q_ptr + seq.to(tl.int64) * q_stride_t + heads[:, None] * q_stride_h + d[None, :],
                 mask=gmask[:, None] & dmask[None, :], other=0.0)
 
-    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
-    l_i = tl.zeros([BLOCK_G], tl.float32)
-    acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
-    qk_scale = scale * 1.4426950408889634
     bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
-    m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start, end, qk_scale,
-                                   num_kv_heads * HEAD_DIM, m_i, l_i, acc, KV_BLOCK_SIZE, BLOCK_N)
+    m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start, end,
+                                   scale * 1.4426950408889634, num_kv_heads * HEAD_DIM, BLOCK_G, HEAD_P2,
+                                   KV_BLOCK_SIZE, BLOCK_N)
     _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_kv_heads * q_per_kv, part_acc_ptr,
                   part_ml_ptr, out_ptr, o_stride_t, o_stride_h, HEAD_DIM)
 
@@ -231,11 +239,7 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
     kv_head = tl.program_id(1)
     part = tl.program_id(2)
     num_parts = tl.num_programs(2)
-    seq_len = tl.load(seq_lens_ptr + seq)
-    start = part * partition_size
-    end = tl.minimum(start + partition_size, seq_len)
-    win = tl.where(window > 0, window, 1 << 30)
-    start = tl.maximum(start, seq_len - win)
+    seq_len, start, end = _decode_range(seq_lens_ptr, seq, part, partition_size, window)
     holds_new = (seq_len - 1) // partition_size == part
 
     # cos / sin per head dim, and the dim each one pairs with
@@ -264,14 +268,11 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
     heads = kv_head * q_per_kv + g
     q = _rope_rows(row, heads, gmask, d, cos, sin, partner, HEAD_DIM)
 
-    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
-    l_i = tl.zeros([BLOCK_G], tl.float32)
-    acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
     qk_scale = scale * 1.4426950408889634
     kv_row = num_kv_heads * HEAD_DIM
     bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
     m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start,
-                                   tl.minimum(end, seq_len - 1), qk_scale, kv_row, m_i, l_i, acc, KV_BLOCK_SIZE,
+                                   tl.minimum(end, seq_len - 1), qk_scale, kv_row, BLOCK_G, HEAD_P2, KV_BLOCK_SIZE,
                                    BLOCK_N)
     if holds_new:
         one = tl.arange(0, 1)
