@@ -187,6 +187,7 @@ struct ThroughputArgs {
   int num_prompts = 256, input_len = 512, output_len = 256;
   double request_rate = 0;  // requests/s; 0 = all at once
   bool json = false;
+  bool warmup = true;  // an untimed pass of the same workload (other prompts) first
 };
 
 double pct(std::vector<double> v, double q) {
@@ -195,20 +196,22 @@ double pct(std::vector<double> v, double q) {
   return v[std::min(v.size() - 1, size_t(q * double(v.size() - 1) + 0.5))];
 }
 
-void run_throughput(const ThroughputArgs& a) {
-  Engine engine(a.engine.config());
+struct Rec {
+  double submit = 0, first = 0, end = 0;
+  std::vector<double> gaps;
+  int64_t out = 0;
+  std::string error;
+};
+
+// Submits num_prompts random prompts (token stream `seed`) at the requested rate and waits
+// for every one; returns each request's timings and the wall time.
+std::vector<Rec> run_requests(Engine& engine, const ThroughputArgs& a, uint64_t seed, double* wall) {
   const int64_t V = engine.vocab_size();
-  std::mt19937_64 g(7);
+  std::mt19937_64 g(seed);
   SamplingParams sp;
   sp.temperature = 0;
   sp.max_tokens = a.output_len;
   sp.ignore_eos = true;
-  struct Rec {
-    double submit = 0, first = 0, end = 0;
-    std::vector<double> gaps;
-    int64_t out = 0;
-    std::string error;
-  };
   std::vector<Rec> recs(size_t(a.num_prompts));
   std::vector<std::thread> readers;
   std::exponential_distribution<double> gap(a.request_rate > 0 ? a.request_rate : 1.0);
@@ -240,6 +243,27 @@ void run_throughput(const ThroughputArgs& a) {
     });
   }
   for (auto& t : readers) t.join();
+  *wall = now_s() - t0;
+  return recs;
+}
+
+void run_throughput(const ThroughputArgs& a) {
+  Engine engine(a.engine.config());
+  // An untimed pass first, on other random prompts (no prefix-cache hits): kernel loading and
+  // the CUDA graph captures of the batch sizes this workload reaches are one-time costs of a
+  // server, not of its requests (transformers' peer script warms up too).
+  double warm_s = 0;
+  int64_t warm_preemptions = 0;
+  if (a.warmup) {
+    std::fprintf(stderr, "warm-up pass ...\n");
+    run_requests(engine, a, 8, &warm_s);
+    warm_preemptions = engine.metrics().preemptions;
+  }
+#ifdef TRITIUM_HAVE_CUDA
+  if (cuda::kernel_profile_enabled()) cuda::kernel_profile_reset();  // time the measured pass only
+#endif
+  double wall = 0;
+  std::vector<Rec> recs = run_requests(engine, a, 7, &wall);
 #ifdef TRITIUM_HAVE_CUDA
   if (cuda::kernel_profile_enabled()) std::fprintf(stderr, "%s", cuda::kernel_profile_report().c_str());
 #endif
@@ -248,7 +272,6 @@ void run_throughput(const ThroughputArgs& a) {
   for (auto& r : recs)
     if (!r.error.empty())
       throw Error(str_cat("bench throughput: ", failed, " of ", a.num_prompts, " requests failed; the first: ", r.error));
-  const double wall = now_s() - t0;
   std::vector<double> ttft, itl;
   int64_t out_tokens = 0;
   for (auto& r : recs) {
@@ -257,26 +280,28 @@ void run_throughput(const ThroughputArgs& a) {
     out_tokens += r.out;
   }
   const double in_tokens = double(a.num_prompts) * a.input_len;
-  auto m = engine.metrics();
+  const int64_t preemptions = engine.metrics().preemptions - warm_preemptions;
   if (a.json) {
     nlohmann::json j = {{"model", engine.model_name()}, {"device", engine.device()}, {"num_prompts", a.num_prompts},
                         {"input_len", a.input_len}, {"output_len", a.output_len}, {"request_rate", a.request_rate},
                         {"seconds", wall}, {"input_tokens_per_s", in_tokens / wall},
                         {"output_tokens_per_s", double(out_tokens) / wall}, {"requests_per_s", a.num_prompts / wall},
                         {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
-                        {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", m.preemptions}};
+                        {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", preemptions},
+                        {"warmup_seconds", warm_s}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
   std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s\n", engine.model_name().c_str(),
               engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
               a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once");
+  if (a.warmup) std::printf("warm-up     %.2f s (untimed: kernel loading, CUDA graph capture)\n", warm_s);
   std::printf("time        %.2f s\n", wall);
   std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,
               double(out_tokens) / wall, a.num_prompts / wall);
   std::printf("TTFT        p50 %.1f ms, p99 %.1f ms\n", pct(ttft, 0.5) * 1e3, pct(ttft, 0.99) * 1e3);
   std::printf("ITL         p50 %.1f ms, p99 %.1f ms\n", pct(itl, 0.5) * 1e3, pct(itl, 0.99) * 1e3);
-  std::printf("preemptions %lld\n", (long long)m.preemptions);
+  std::printf("preemptions %lld\n", (long long)preemptions);
 }
 
 RegisterCommand reg([](CLI::App& app) {
@@ -306,6 +331,9 @@ RegisterCommand reg([](CLI::App& app) {
   tc->add_option("--output-len", tp->output_len, "Generated tokens per request")->capture_default_str()->check(CLI::PositiveNumber);
   tc->add_option("--request-rate", tp->request_rate, "Poisson arrivals per second (0 = all at once)")->capture_default_str();
   tc->add_flag("--json", tp->json, "Print one JSON object");
+  tc->add_flag("!--no-warmup", tp->warmup,
+               "Time a cold engine: skip the untimed warm-up pass (same workload, other prompts) that loads the "
+               "kernels and captures the CUDA graphs first");
   tc->callback([tp] { run_throughput(*tp); });
 
   auto l = std::make_shared<LinearArgs>();

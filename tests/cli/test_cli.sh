@@ -24,6 +24,9 @@ expect nonzero "'x' is not a token id" -- $BIN generate --model "$ROOT/tests/fix
 expect nonzero "outside the vocabulary" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1,999
 expect nonzero "top_p" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1 --top-p 0
 expect nonzero "unknown synthetic model" -- $BIN bench decode --synthetic nope
+# bench throughput times a warmed engine unless told not to
+expect 0 "warm-up     " -- $BIN bench throughput --synthetic tiny --num-prompts 4 --input-len 8 --output-len 4
+expect 0 '"warmup_seconds":0.0' -- $BIN bench throughput --synthetic tiny --num-prompts 4 --input-len 8 --output-len 4 --no-warmup --json
 expect nonzero "exactly one of" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama"
 expect 0 "finish_reason" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 5,6,7 --max-tokens 3 --json
 echo "$passes passed, $fails failed"
