@@ -5,9 +5,10 @@
 // Dispatch (from kernels/bench/tune_skinny_gemm.py on the H100, docs/KERNELS.md):
 //   M <= 256    skinny GEMM (gemv_splitk_kernel): row tiles of BLOCK_M (16, 32, 64 up to M = 128,
 //               then 128) by column tiles; "wide" problems (>= 2 column tiles of 32 per SM) take
-//               wider tiles. Above M = 128, narrow problems take gemv_tma_kernel (TMA tile
-//               loads) where the pack has it (sm90) and the arguments suit it. K is split when
-//               the tiles cannot occupy the SMs: fp32 partials in a workspace, then
+//               wider tiles. Above M = 128, narrow problems (and wide ones up to 8192 columns)
+//               take gemv_tma_kernel (TMA tile loads) where the pack has it (sm90) and the
+//               arguments suit it. K is split when the tiles cannot occupy the SMs: fp32
+//               partials in a workspace, then
 //               splitk_reduce (deterministic, no atomics). When the linear is followed by add &
 //               norm, the reduce is fused into the norm kernel, which makes a split cheap: then
 //               K is split until there are two programs per SM.
@@ -98,11 +99,16 @@ struct Problem {
   Tensor& out;
 };
 
-// For 128 < M <= 256 and narrow outputs, the TMA skinny GEMM where the pack has it (sm90) and
-// the arguments suit it (strides, alignment); otherwise the measured tile of pick_gemv.
+// For 128 < M <= 256, the TMA skinny GEMM where the pack has it (sm90) and the arguments suit it
+// (strides, alignment), for narrow outputs and for wide ones up to kTmaWideMaxN columns;
+// otherwise the measured tile of pick_gemv. (H100, M = 256, kernels/bench/tune_skinny_tma.py:
+// llama-8b q|k|v, N = 6144, 31.5-34 us on TMA against 65 us on the wide 128x256 tile in the
+// decode step; the wide tile stays best for N in the tens of thousands: lm_head, gate|up.)
+constexpr int64_t kTmaWideMaxN = 8192;
+
 GemvChoice pick_gemv_for(const Problem& p, const Catalog& cat) {
   const int64_t sms = cat.sm_count();
-  if (p.M > 128 && p.M <= kSkinnyMaxM && cdiv(p.M, 128) * cdiv(p.N, 32) < 2 * sms) {
+  if (p.M > 128 && p.M <= kSkinnyMaxM && (cdiv(p.M, 128) * cdiv(p.N, 32) < 2 * sms || p.N <= kTmaWideMaxN)) {
     for (const Variant* v : cat.find("gemv_tma_kernel", "x_ptr", p.dt)) {
       GemvChoice c{v, v->cx("BLOCK_M"), v->cx("BLOCK_N"), v->cx("BLOCK_K"), true};
       std::initializer_list<KernelArg> args = {
