@@ -116,16 +116,19 @@ def matmul_launcher(x, ws_list, out, bm, bn, nw, ns):
 
 
 def current_dispatch(M, N, K):
-    """What src/backends/cuda/cuda_linear.cpp picked before this sweep."""
-    if M > 64:
-        if N <= 3072 or M <= 128:
-            return ("matmul", 128, 64, 4, 4)
-        return ("matmul", 128, 128, 4, 3)
-    bm = 16 if M <= 16 else 32 if M <= 32 else 64
-    bn, bk = (32, 256) if bm == 16 else (64, 128)
-    tiles = math.ceil(N / bn)
-    splits = 1 if tiles >= SMS else max(1, min(SMS // tiles, K // (2 * bk), 8))
-    return ("gemv", bm, bn, bk, 4, 4, splits)
+    """What src/backends/cuda/cuda_linear.cpp picks for a plain linear: the tiled GEMM above
+    M = 256, else the skinny GEMM's measured tile and K-splits. (For 128 < M <= 256 it takes the
+    TMA skinny GEMM instead where the output is narrow or N <= 8192: tune_skinny_tma.py times it.)"""
+    if M > 256:
+        return ("matmul", 128, 64, 4, 4) if N <= 3072 else ("matmul", 128, 128, 4, 3)
+    bm = 16 if M <= 16 else 32 if M <= 32 else 64 if M <= 128 else 128
+    wide = math.ceil(M / bm) * math.ceil(N / 32) >= 2 * SMS
+    tile = {16: ((16, 32, 128, 4, 4), (16, 64, 256, 4, 4)), 32: ((32, 32, 128, 4, 4), (32, 64, 128, 4, 3)),
+            64: ((64, 32, 128, 4, 4), (64, 64, 128, 4, 3)),
+            128: ((128, 64, 64, 4, 4), (128, 256, 64, 8, 4))}[bm][int(wide)]
+    tiles = math.ceil(M / bm) * math.ceil(N / tile[1])
+    splits = 1 if 2 * tiles >= SMS else min(math.ceil(SMS / tiles), max(1, K // (2 * tile[2])), 8)
+    return ("gemv",) + tile + (splits,)
 
 
 def tile_configs(M):
@@ -264,7 +267,7 @@ def sweep_act_mul(model, I, K, M, bw, results):
                 num_warps=nw, num_stages=ns)
         activation.act_and_mul_kernel[(M, math.ceil(I / 1024))](gu, out, 2 * I, I, I, ACT=0, BLOCK=1024,
                                                                  num_warps=4)
-    t_cur = measure("current: linear + silu_and_mul", unfused)
+    t_cur = measure("unfused: linear + silu_and_mul", unfused)
     for cfg in tile_configs(M):
         bm, bn, bk, nw, ns = cfg
         if ns * (bm + 2 * bn) * bk * 2 > 200 * 1024 or bn > 64:
@@ -277,7 +280,7 @@ def sweep_act_mul(model, I, K, M, bw, results):
                                            BLOCK_K=bk, num_warps=nw, num_stages=ns)
         measure(f"fused act_mul m{bm} n{bn} k{bk} w{nw} s{ns}", run)
     rows.sort()
-    print(f"  {model} gate_up+silu I={I} K={K} M={M}: current {t_cur * 1e6:.1f} us")
+    print(f"  {model} gate_up+silu I={I} K={K} M={M}: unfused {t_cur * 1e6:.1f} us")
     for t, label in rows[:5]:
         print(f"    {t * 1e6:8.1f} us {wbytes / t / 1e9:6.0f} GB/s {100 * wbytes / t / bw:4.0f}% of copy  {label}")
     results.append({"model": model, "linear": "gate_up_act_mul", "N": I, "K": K, "M": M, "current_us": t_cur * 1e6,
