@@ -71,14 +71,20 @@ std::map<std::string, std::map<std::string, int64_t, std::less<>>> read_constexp
 
 }  // namespace
 
-Catalog::Catalog(int device_index) : device_(device_index) {
+Catalog::Catalog(int device_index, int64_t shared_limit) : device_(device_index) {
   KernelRunner& kr = KernelRunner::for_device(device_index);
   origin_ = kr.pack().origin();
-  sm_count_ = std::max(1, device_info(device_index).sm_count);
+  const DeviceInfo info = device_info(device_index);
+  sm_count_ = std::max(1, info.sm_count);
+  if (shared_limit < 0 && info.max_shared_per_block_optin > 0) shared_limit = info.max_shared_per_block_optin;
   auto cx = read_constexprs(kr.pack());
   for (const auto& name : kr.pack().names()) {
     if (!kr.has(name)) continue;
     const KernelEntry& e = kr.entry(name);
+    if (shared_limit >= 0 && e.shared > shared_limit) {
+      too_large_.push_back(name);
+      continue;
+    }
     Variant v;
     v.name = name;
     v.kernel = e.kernel;
@@ -89,13 +95,24 @@ Catalog::Catalog(int device_index) : device_(device_index) {
   }
 }
 
+namespace {
+std::mutex g_catalogs_mu;
+std::map<int, std::unique_ptr<Catalog>>& catalogs() {
+  static auto* c = new std::map<int, std::unique_ptr<Catalog>>;
+  return *c;
+}
+}  // namespace
+
 const Catalog& Catalog::for_device(int device_index) {
-  static std::mutex mu;
-  static std::map<int, std::unique_ptr<Catalog>> catalogs;
-  std::lock_guard<std::mutex> lock(mu);
-  auto& c = catalogs[device_index];
+  std::lock_guard<std::mutex> lock(g_catalogs_mu);
+  auto& c = catalogs()[device_index];
   if (!c) c = std::make_unique<Catalog>(device_index);
   return *c;
+}
+
+void Catalog::rebuild(int device_index, int64_t shared_limit) {
+  std::lock_guard<std::mutex> lock(g_catalogs_mu);
+  catalogs()[device_index] = std::make_unique<Catalog>(device_index, shared_limit);
 }
 
 std::vector<const Variant*> Catalog::find(std::string_view kernel, std::string_view ptr_param, DType dt) const {

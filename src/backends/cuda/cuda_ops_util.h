@@ -33,7 +33,14 @@ class Catalog {
  public:
   // The catalog of an initialized device (built on first use from KernelRunner::for_device).
   static const Catalog& for_device(int device_index);
-  explicit Catalog(int device_index);
+  // Rebuilds the device's catalog with shared_limit (< 0: the device's own), as a GPU with less
+  // shared memory per block would see the pack (tests run the ops so on the H100). No op may
+  // be running on the device meanwhile.
+  static void rebuild(int device_index, int64_t shared_limit);
+  // Variants whose shared memory exceeds shared_limit bytes are left out (they would not load),
+  // so the ops pick among the rest: by default the device's opt-in limit per block (99 KB on
+  // sm86 / sm89 / sm120, where some skinny GEMM tiles built for the H100 do not fit).
+  explicit Catalog(int device_index, int64_t shared_limit = -1);
 
   // Variants of Python kernel `kernel` whose parameter `ptr_param` has type "*<dtype>".
   std::vector<const Variant*> find(std::string_view kernel, std::string_view ptr_param, DType dt) const;
@@ -42,12 +49,15 @@ class Catalog {
   const std::string& origin() const { return origin_; }
   int device() const { return device_; }
   int sm_count() const { return sm_count_; }
+  // The variants left out for needing more shared memory than the device has.
+  const std::vector<std::string>& too_large() const { return too_large_; }
 
  private:
   int device_;
   int sm_count_ = 1;
   std::string origin_;
   std::vector<Variant> variants_;
+  std::vector<std::string> too_large_;
 };
 
 // "bf16", "fp16", "fp32", "i32": the Triton spelling of a dtype.
