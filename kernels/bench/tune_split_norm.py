@@ -26,6 +26,21 @@ from tune_skinny_gemm import SMS, time_graph, weights  # noqa: E402
 DT = torch.bfloat16
 
 
+def timed(rows, run, n, label):
+    """Appends (seconds per run, label) to rows, unless the config fails to compile or launch."""
+    try:
+        rows.append((time_graph(run, n), label))
+    except Exception:  # noqa: BLE001  (a config the compiler or the SM cannot take)
+        pass
+
+
+def report(title, rows, nbytes):
+    rows.sort()
+    print(title)
+    for t, label in rows[:8]:
+        print(f"   {t * 1e6:7.1f} us  {nbytes / t / 1e9:6.0f} GB/s  {label}")
+
+
 def split_norm(M, name, N, K):
     ws_list = weights(N, K)
     n = len(ws_list)
@@ -55,15 +70,8 @@ def split_norm(M, name, N, K):
                             num_warps=nwp, num_stages=ns)
                         norm.rms_norm_residual_splitk_kernel[(M,)](part, nw, res, nw, out, M, s2, N, N, N, 1e-5, 0,
                                                                     BLOCK_N=block_n, num_warps=8)
-                    try:
-                        t = time_graph(run, n)
-                    except Exception:  # noqa: BLE001  (a config the compiler or the SM cannot take)
-                        continue
-                    rows.append((t, f"bn{bn} bk{bk} w{nwp} s{ns} x{s2} ({tiles * s2} programs)"))
-    rows.sort()
-    print(f"{name} N {N} K {K} M {M}: GEMM + fused reduce, add & norm")
-    for t, label in rows[:8]:
-        print(f"   {t * 1e6:7.1f} us  {N * K * 2 / t / 1e9:6.0f} GB/s  {label}")
+                    timed(rows, run, n, f"bn{bn} bk{bk} w{nwp} s{ns} x{s2} ({tiles * s2} programs)")
+    report(f"{name} N {N} K {K} M {M}: GEMM + fused reduce, add & norm", rows, N * K * 2)
 
 
 def act_mul(M, I, K):
@@ -83,15 +91,8 @@ def act_mul(M, I, K):
                     gemm.gemv_act_mul_kernel[(math.ceil(M / 64), math.ceil(I / bn))](
                         x, w, w[I:], out, M, I, K, K, K, I, ACT=0, BLOCK_M=64, BLOCK_N=bn, BLOCK_K=bk,
                         num_warps=nwp, num_stages=ns)
-                try:
-                    t = time_graph(run, n)
-                except Exception:  # noqa: BLE001
-                    continue
-                rows.append((t, f"bn{bn} bk{bk} w{nwp} s{ns}"))
-    rows.sort()
-    print(f"gate_up + SiLU I {I} K {K} M {M}")
-    for t, label in rows[:8]:
-        print(f"   {t * 1e6:7.1f} us  {2 * I * K * 2 / t / 1e9:6.0f} GB/s  {label}")
+                timed(rows, run, n, f"bn{bn} bk{bk} w{nwp} s{ns}")
+    report(f"gate_up + SiLU I {I} K {K} M {M}", rows, 2 * I * K * 2)
 
 
 def main():
