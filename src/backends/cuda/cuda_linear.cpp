@@ -8,10 +8,9 @@
 //               wider tiles. Above M = 128, narrow problems (and wide ones up to 8192 columns)
 //               take gemv_tma_kernel (TMA tile loads) where the pack has it (sm90) and the
 //               arguments suit it. K is split when the tiles cannot occupy the SMs: fp32
-//               partials in a workspace, then
-//               splitk_reduce (deterministic, no atomics). When the linear is followed by add &
-//               norm, the reduce is fused into the norm kernel, which makes a split cheap: then
-//               K is split until there are two programs per SM.
+//               partials in a workspace, then splitk_reduce (deterministic, no atomics). When
+//               the linear is followed by add & norm, the reduce is fused into the norm kernel,
+//               which makes a split cheap: then K is split until there are two programs per SM.
 //   M > 256     tiled GEMM: 128x64 tiles for N <= 3072, 128x128 otherwise; for M >= 1024 the
 //               persistent 128x256 kernel where the pack has it (sm90), its TMA version first.
 //               The GEMM needs out's row stride % 16; when it is not (odd N), the skinny kernel
