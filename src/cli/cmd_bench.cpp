@@ -67,6 +67,7 @@ struct DecodeArgs {
   bool json = false;
   float temperature = 0, top_p = 1;  // 0: greedy
   int top_k = 0;
+  bool pipelining = true;
 };
 
 void run_decode(const DecodeArgs& a) {
@@ -89,6 +90,7 @@ void run_decode(const DecodeArgs& a) {
   int64_t per_seq = (a.prompt_len + a.gen_len + a.model.block_size - 1) / a.model.block_size + 1;
   if (!a.model.enforce_eager && !model->device().is_cpu()) model->enable_decode_graphs(a.batch);
   Generator gen(*model, per_seq * a.batch, a.model.block_size);
+  gen.set_pipelining(a.pipelining);
   if (!model->device().is_cpu()) {
     // One untimed run first: loads the kernels and captures the decode graphs it will replay.
     std::fprintf(stderr, "warm-up run ...\n");
@@ -97,7 +99,9 @@ void run_decode(const DecodeArgs& a) {
 #ifdef TRITIUM_HAVE_CUDA
   if (cuda::kernel_profile_enabled()) cuda::kernel_profile_reset();  // time the measured run only
 #endif
+  const int64_t piped0 = gen.pipelined_steps();
   auto res = gen.generate(prompts, sp);
+  const int64_t piped = gen.pipelined_steps() - piped0;
 #ifdef TRITIUM_HAVE_CUDA
   if (cuda::kernel_profile_enabled()) std::fprintf(stderr, "%s", cuda::kernel_profile_report().c_str());
 #endif
@@ -124,7 +128,7 @@ void run_decode(const DecodeArgs& a) {
                         {"gen_len", a.gen_len}, {"prefill_tokens_per_s", double(a.batch * a.prompt_len) / prefill_s},
                         {"decode_tokens_per_s", tok_s}, {"decode_step_ms", step_s * 1e3},
                         {"cuda_graphs", model->num_decode_graphs()}, {"graph_replay_ms", replay_s * 1e3},
-                        {"graph_launch_us", launch_s * 1e6},
+                        {"graph_launch_us", launch_s * 1e6}, {"pipelined_steps", piped},
                         {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
                         {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s}};
     std::printf("%s\n", j.dump().c_str());
@@ -137,9 +141,12 @@ void run_decode(const DecodeArgs& a) {
               a.temperature > 0 ? str_cat("temperature ", a.temperature, " top-p ", a.top_p, " top-k ", a.top_k).c_str()
                                 : "greedy");
   std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
-  std::printf("decode     %.2f tokens/s (%.3f ms/step; %s)\n", tok_s, step_s * 1e3,
+  std::printf("decode     %.2f tokens/s (%.3f ms/step; %s; %s)\n", tok_s, step_s * 1e3,
               model->num_decode_graphs() ? str_cat(model->num_decode_graphs(), " CUDA graphs replayed").c_str()
-                                         : "eager");
+                                         : "eager",
+              piped ? str_cat(piped, " steps enqueued before the previous one's tokens "
+                                                                      "reached the host").c_str()
+                                    : "each step enqueued after the previous one's tokens reached the host");
   // The last step reads the longest KV cache, so at large batches its replay can outlast the
   // average step; the difference is then no measure of the host's share.
   if (replay_s > 0 && step_s >= replay_s)
@@ -324,6 +331,9 @@ RegisterCommand reg([](CLI::App& app) {
   dc->add_option("--temperature", d->temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
   dc->add_option("--top-p", d->top_p, "Nucleus sampling mass")->capture_default_str();
   dc->add_option("--top-k", d->top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  dc->add_flag("!--no-pipelining", d->pipelining,
+               "Enqueue each decode step only once the previous step's tokens are on the host (default: enqueue "
+               "it first, reading them on the device, when they are drawn there)");
   dc->callback([d] {
     if (d->model.model_dir.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
     run_decode(*d);

@@ -18,7 +18,8 @@ double now_s() {
 Generator::Generator(Model& model, int64_t num_blocks, int64_t block_size)
     : model_(model), pool_(num_blocks, block_size), kv_(model.allocate_kv_cache(num_blocks, block_size)) {}
 
-Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits) {
+Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits,
+                       const Tensor* device_ids) {
   ForwardBatch b;
   size_t max_blocks = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -45,6 +46,7 @@ Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, b
     auto& bl = s.table.blocks();
     for (size_t j = 0; j < max_blocks; ++j) b.block_tables.push_back(j < bl.size() ? bl[j] : 0);
   }
+  if (device_ids) b.device_token_ids = *device_ids;
   Tensor logits = model_.forward_device(b, kv_);
   for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->computed += n[i];
   return logits;
@@ -139,8 +141,82 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       pick_rows({i}, lg);
       res[i].prefill_seconds = now_s() - t0;
     }
-    // Decode: all unfinished sequences in one batch per step.
+    // Decode: all unfinished sequences in one batch per step. When the step's tokens are drawn
+    // on the device, the next step is enqueued before the host waits for them: it reads them
+    // on the device, each sequence's token a placeholder on the host until they arrive. A
+    // sequence that finished leaves its row of that step unused, and the step after it is
+    // built afresh (so is one where every row reaches its last token: nothing to enqueue).
+    std::vector<size_t> rows;  // the sequences of the draw in flight, by logits row
+    bool in_flight = false;
+    double t_prev = now_s();
+    auto device_draw = [&](const std::vector<size_t>& which) {
+      bool dev = on_device && !which.empty();
+      for (size_t i : which) dev = dev && (done[i] || device_can_sample(params, int64_t(res[i].output_ids.size())));
+      return dev;
+    };
+    auto launch_draw = [&](const std::vector<size_t>& which, const Tensor& lg) {
+      std::vector<RowSampling> rs;
+      for (size_t i : which)
+        rs.push_back(row_sampling(params, params.seed.value_or(0) + i, int64_t(res[i].output_ids.size())));
+      sampler_.launch(lg, rs);
+    };
+    auto timed = [&](size_t i, double dt) {
+      res[i].decode_seconds += dt;
+      ++res[i].decode_steps;
+    };
+    const int64_t max_tokens = params.max_tokens;
     for (;;) {
+      if (in_flight) {
+        bool ahead = pipelining_;  // enqueue the next step now?
+        bool all_end = true;  // every row draws its sequence's last token: nothing to enqueue
+        for (size_t i : rows) {
+          ahead = ahead && !done[i];
+          all_end = all_end && int64_t(res[i].output_ids.size()) + 1 >= max_tokens;
+        }
+        ahead = ahead && !all_end;
+        Tensor lg;
+        if (ahead) {
+          std::vector<Seq*> act;
+          for (size_t i : rows) {
+            seqs[i].tokens.push_back(0);  // placeholder: the step reads the drawn id on the device
+            act.push_back(&seqs[i]);
+          }
+          const Tensor ids_dev = sampler_.device_ids();
+          lg = step(act, std::vector<int64_t>(act.size(), 1), false, &ids_dev);
+          ++pipelined_steps_;
+        }
+        std::vector<int32_t> ids = sampler_.wait();
+        const double t = now_s(), dt = t - t_prev;
+        t_prev = t;
+        for (size_t k = 0; k < rows.size(); ++k) {
+          size_t i = rows[k];
+          if (ahead) seqs[i].tokens.pop_back();
+          if (done[i]) continue;  // finished before this draw: its row was a spare
+          take(i, ids[k]);
+          timed(i, dt);
+        }
+        if (!ahead) {
+          in_flight = false;
+          continue;
+        }
+        // lg: the logits of the step enqueued above, one row per sequence of `rows`.
+        if (device_draw(rows)) {
+          launch_draw(rows, lg);
+          continue;
+        }
+        in_flight = false;
+        Tensor h = logits_to_host_f32(lg);
+        std::vector<size_t> picked;
+        for (size_t k = 0; k < rows.size(); ++k)
+          if (!done[rows[k]]) {
+            pick(rows[k], h.data<float>() + int64_t(k) * spec.vocab_size);
+            picked.push_back(rows[k]);
+          }
+        const double t2 = now_s();
+        for (size_t i : picked) timed(i, t2 - t_prev);
+        t_prev = t2;
+        continue;
+      }
       std::vector<Seq*> active;
       std::vector<size_t> which;
       for (size_t i = 0; i < seqs.size(); ++i)
@@ -149,14 +225,18 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
           which.push_back(i);
         }
       if (active.empty()) break;
-      double t0 = now_s();
+      t_prev = now_s();
       Tensor lg = step(active, std::vector<int64_t>(active.size(), 1), false);
-      pick_rows(which, lg);
-      double dt = now_s() - t0;
-      for (auto i : which) {
-        res[i].decode_seconds += dt;
-        ++res[i].decode_steps;
+      if (device_draw(which)) {
+        rows = which;
+        launch_draw(rows, lg);
+        in_flight = true;
+        continue;
       }
+      pick_rows(which, lg);
+      const double t = now_s();
+      for (auto i : which) timed(i, t - t_prev);
+      t_prev = t;
     }
   } catch (...) {
     for (auto& s : seqs) s.table.release(pool_);

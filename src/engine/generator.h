@@ -40,6 +40,12 @@ class Generator {
   // Draw tokens with ops::sample on the model's device (default: on unless the device is the
   // CPU) when the params allow it (device_can_sample); else on the host.
   void set_device_sampling(bool on) { device_sampling_ = on; }
+  // With device sampling, enqueue each decode step before waiting for the ids the step
+  // before it draws (the step reads them on the device), so that the device does not idle
+  // while the host takes them (default on). A sequence that finishes leaves a wasted row in
+  // the step already enqueued.
+  void set_pipelining(bool on) { pipelining_ = on; }
+  int64_t pipelined_steps() const { return pipelined_steps_; }  // steps enqueued that way so far
 
  private:
   struct Seq {
@@ -50,12 +56,16 @@ class Generator {
   // One forward over `n` new tokens of each listed sequence; returns logits of the last
   // token of each (or of every new token when all_logits).
   // The logits are on the model's device (possibly its workspace: read them before the next step).
-  Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits);
+  // device_ids: the step's token ids on the device (one per sequence), read in stream order.
+  Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits,
+              const Tensor* device_ids = nullptr);
 
   Model& model_;
   BlockPool pool_;
   KVCache kv_;
   std::optional<bool> device_sampling_;
+  bool pipelining_ = true;
+  int64_t pipelined_steps_ = 0;
   DeviceSampler sampler_;
 };
 

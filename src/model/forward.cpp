@@ -263,6 +263,19 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
   return logits;
 }
 
+namespace {
+// The step's token ids from the device, where the batch names them there.
+void take_device_ids(const ForwardBatch& b, const Tensor& ids) {
+  if (!b.device_token_ids.defined()) return;
+  const int64_t T = b.num_tokens();
+  TRITIUM_CHECK(b.device_token_ids.dtype() == DType::I32 && b.device_token_ids.numel() == T &&
+                    b.device_token_ids.device() == ids.device(),
+                "forward: device token ids ", b.device_token_ids.str(), " for ", T, " tokens on ", ids.device().str());
+  Tensor dst = ids.narrow(0, 0, T);
+  dst.copy_from(b.device_token_ids);
+}
+}  // namespace
+
 Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
   const ModelSpec& s = spec_;
   const int64_t T = b.num_tokens(), S = b.num_seqs();
@@ -303,6 +316,7 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
     Tensor& in = g.inputs[key];
     if (!in.defined()) in = Tensor::empty({L.total}, DType::I32, dev);
     StepMeta m = upload_meta(b, L, false, &in);
+    take_device_ids(b, m.ids);
     auto body = [&, m] { run_layers(m, B, 1, rope_table_, kv, &g.ws, true); };
     ++g.steps;
     if (!g.graphs) {
@@ -334,6 +348,7 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
   }
   MetaLayout L(T, S, std::max<int64_t>(b.max_blocks_per_seq, 1), all_rows ? 0 : R);
   StepMeta m = upload_meta(b, L, need_rows, nullptr);
+  take_device_ids(b, m.ids);
   return run_layers(m, T, max_q, cos_sin, kv, nullptr, all_rows);
 }
 

@@ -31,6 +31,10 @@ struct ForwardBatch {
   std::vector<int32_t> block_tables;  // [S, max_blocks_per_seq]
   int64_t max_blocks_per_seq = 0;
   std::vector<int32_t> logits_indices;  // token rows whose logits are returned
+  // When defined: [T] I32 on the model's device, the token ids this step reads (in stream
+  // order, so a step can be enqueued before the ids the previous one draws are known on the
+  // host); token_ids then only gives T.
+  Tensor device_token_ids;
   int64_t num_tokens() const { return int64_t(token_ids.size()); }
   int64_t num_seqs() const { return int64_t(seq_lens.size()); }
   int64_t max_query_len() const;

@@ -24,10 +24,21 @@ RowSampling row_sampling(const SamplingParams& p, uint64_t seed, int64_t num_gen
 }
 
 std::vector<int32_t> DeviceSampler::sample(const Tensor& logits, std::span<const RowSampling> rows) {
+  launch(logits, rows);
+  return wait();
+}
+
+void DeviceSampler::launch(const Tensor& logits, std::span<const RowSampling> rows) {
   const Device dev = logits.device();
   const int64_t R = int64_t(rows.size());
   TRITIUM_CHECK(logits.dim() == 2 && logits.size(0) == R, "DeviceSampler: logits ", logits.str(), " for ", R, " rows");
-  if (R == 0) return {};
+  copied_.wait();  // host_ids_ is about to be written again
+  launched_ = false;
+  if (R == 0) {
+    ids_ = Tensor();
+    launched_ = true;
+    return;
+  }
   // Layout (each section 16-byte aligned, Rp = R rounded up to 4): seeds i64 [Rp], then
   // temperature, top_p, min_p (f32), top_k, steps, out ids (i32), [Rp] each.
   const int64_t Rp = (R + 3) / 4 * 4;
@@ -35,6 +46,7 @@ std::vector<int32_t> DeviceSampler::sample(const Tensor& logits, std::span<const
   if (R > capacity_ || !device_.defined() || device_.device() != dev) {
     capacity_ = std::max<int64_t>(Rp, 64);
     device_ = Tensor::empty({8 * capacity_ + 6 * 4 * capacity_}, DType::U8, dev);
+    host_ids_ = ops::staging_tensor({capacity_}, DType::I32, dev);
   }
   char* h = static_cast<char*>(staging_.host(dev, size_t(bytes)));
   auto* seeds = reinterpret_cast<int64_t*>(h);
@@ -63,10 +75,21 @@ std::vector<int32_t> DeviceSampler::sample(const Tensor& logits, std::span<const
   a.min_p = view(16 * Rp, DType::F32);
   a.top_k = view(20 * Rp, DType::I32);
   a.steps = view(24 * Rp, DType::I32);
-  Tensor out = view(28 * Rp, DType::I32);
-  ops::sample(logits, a, out);
-  Tensor ids = out.to(Device::cpu());  // waits for the stream
-  return std::vector<int32_t>(ids.data<int32_t>(), ids.data<int32_t>() + R);
+  ids_ = view(28 * Rp, DType::I32);
+  ops::sample(logits, a, ids_);
+  Tensor back = host_ids_.narrow(0, 0, R);
+  ops::download_async(back, ids_);
+  copied_.record(dev);
+  launched_ = true;
+}
+
+std::vector<int32_t> DeviceSampler::wait() {
+  TRITIUM_CHECK(launched_, "DeviceSampler::wait: nothing was launched");
+  launched_ = false;
+  if (!ids_.defined()) return {};
+  copied_.wait();
+  const int32_t* p = host_ids_.data<int32_t>();
+  return std::vector<int32_t>(p, p + ids_.numel());
 }
 
 }  // namespace tritium

@@ -31,10 +31,22 @@ class DeviceSampler {
   // One token per row of logits [R, V] (R = rows.size()), on logits' device; waits for them.
   std::vector<int32_t> sample(const Tensor& logits, std::span<const RowSampling> rows);
 
+  // The same in two halves, so that the host can enqueue more work on the device (a next
+  // step that reads device_ids()) before it waits: launch() enqueues the draw and the copy
+  // of the ids to the host, wait() returns them. A launch drops the ids of an earlier one
+  // that was not waited for.
+  void launch(const Tensor& logits, std::span<const RowSampling> rows);
+  const Tensor& device_ids() const { return ids_; }  // [R] I32 of the last launch, stream-ordered
+  std::vector<int32_t> wait();
+
  private:
   ops::StagingBuffer staging_;  // packed controls on the host
   Tensor device_;               // ... on the device, plus the ids; reused while large enough
   int64_t capacity_ = 0;        // rows device_ holds
+  Tensor ids_;                  // the ids section of device_, [R]
+  Tensor host_ids_;             // page-locked, [capacity_] I32: where the ids come back
+  ops::Fence copied_;           // recorded after the ids' copy back
+  bool launched_ = false;
 };
 
 }  // namespace tritium

@@ -39,25 +39,64 @@ void upload_async(Tensor& dst, const Tensor& src) {
   rt->upload_async(dst.data(), dst.device(), src.data(), src.nbytes());
 }
 
-void wait_uploads(Device dev) {
-  if (const RuntimeTable* rt = runtime_for(dev)) rt->wait_uploads(dev);
+void download_async(Tensor& dst, const Tensor& src) {
+  TRITIUM_CHECK(dst.device().is_cpu() && src.is_contiguous() && dst.is_contiguous() && src.nbytes() == dst.nbytes(),
+                "download_async: ", src.str(), " -> ", dst.str(), " needs contiguous tensors of equal size, to the CPU");
+  if (src.device().is_cpu()) {
+    std::memcpy(dst.data(), src.data(), src.nbytes());
+    return;
+  }
+  const RuntimeTable* rt = runtime_for(src.device());
+  TRITIUM_CHECK(rt, "no runtime registered for ", src.device().str());
+  rt->download_async(dst.data(), src.device(), src.data(), src.nbytes());
+}
+
+Fence::~Fence() {
+  if (f_) rt_->fence_destroy(f_);
+}
+
+void Fence::record(Device dev) {
+  const RuntimeTable* rt = runtime_for(dev);
+  if (!rt) return;  // the CPU: done already
+  if (f_ && rt_ != rt) {
+    rt_->fence_destroy(f_);
+    f_ = nullptr;
+  }
+  if (!f_) {
+    f_ = rt->fence_create(dev);
+    rt_ = rt;
+  }
+  rt->fence_record(f_, dev);
+  pending_ = true;
+}
+
+void Fence::wait() {
+  if (!pending_) return;
+  rt_->fence_wait(f_);
+  pending_ = false;
 }
 
 void* StagingBuffer::host(Device dev, size_t bytes) {
-  wait_uploads(dev);  // whatever this buffer last sent has left it
-  if (!buf_.defined() || dev_ != dev || buf_.nbytes() < bytes) {
-    if (buf_.defined()) wait_uploads(dev_);
-    buf_ = staging_tensor({int64_t(std::max<size_t>(bytes, 16384))}, DType::U8, dev);
+  cur_ ^= 1;
+  Slot& s = slots_[cur_];
+  s.sent.wait();  // what this buffer sent last has left it
+  if (!s.buf.defined() || dev_ != dev || s.buf.nbytes() < bytes) {
+    for (Slot& o : slots_) o.sent.wait();
+    if (dev_ != dev)
+      for (Slot& o : slots_) o.buf = Tensor();
+    s.buf = staging_tensor({int64_t(std::max<size_t>(bytes, 16384))}, DType::U8, dev);
     dev_ = dev;
   }
-  return buf_.data();
+  return s.buf.data();
 }
 
 void StagingBuffer::upload(const Tensor& dst, size_t bytes) {
-  TRITIUM_CHECK(buf_.defined() && bytes <= buf_.nbytes() && bytes <= dst.nbytes() && dst.is_contiguous(),
+  Slot& s = slots_[cur_];
+  TRITIUM_CHECK(s.buf.defined() && bytes <= s.buf.nbytes() && bytes <= dst.nbytes() && dst.is_contiguous(),
                 "StagingBuffer::upload: ", bytes, " bytes to ", dst.str());
   Tensor to = Tensor::from_blob(dst.data(), {int64_t(bytes)}, DType::U8, dst.device(), dst.holder());
-  upload_async(to, buf_.narrow(0, 0, int64_t(bytes)));
+  upload_async(to, s.buf.narrow(0, 0, int64_t(bytes)));
+  s.sent.record(dst.device());
 }
 
 void synchronize(Device dev) {

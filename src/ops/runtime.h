@@ -27,38 +27,71 @@ class DeviceGraphs {
 
 struct RuntimeTable {
   std::unique_ptr<DeviceGraphs> (*make_graphs)(Device dev);
-  // Page-locked host memory (so uploads from it are truly asynchronous).
+  // Page-locked host memory (so copies to and from it are truly asynchronous).
   void* (*host_alloc)(Device dev, size_t bytes);
   void (*host_free)(Device dev, void* p);
-  // Copies host -> device in the device's current stream order; returns at once. The host
-  // memory must stay untouched until wait_uploads() (or synchronize()) has returned.
+  // Copies host -> device (upload) or device -> host (download, into page-locked memory) in
+  // the device's current stream order; both return at once. The host memory must stay
+  // untouched until a fence recorded after the copy has been waited for.
   void (*upload_async)(void* dst, Device dev, const void* src, size_t bytes);
-  void (*wait_uploads)(Device dev);  // waits until the last upload_async copy has been made
-  void (*synchronize)(Device dev);   // waits for the device's current stream
+  void (*download_async)(void* dst, Device dev, const void* src, size_t bytes);
+  // Fences: a marker recorded in the device's current stream; waiting for it returns once
+  // everything enqueued before the record has run.
+  void* (*fence_create)(Device dev);
+  void (*fence_destroy)(void* fence);  // never throws
+  void (*fence_record)(void* fence, Device dev);
+  void (*fence_wait)(void* fence);
+  void (*synchronize)(Device dev);  // waits for the device's current stream
 };
 
 void register_runtime(DeviceType type, const RuntimeTable* table);
 
 // nullptr where the device cannot capture graphs (the CPU).
 std::unique_ptr<DeviceGraphs> make_graphs(Device dev);
-// A CPU tensor in memory `dev` can upload from asynchronously (plain memory for the CPU).
+// A CPU tensor in memory `dev` can copy to and from asynchronously (plain memory for the CPU).
 Tensor staging_tensor(const Shape& shape, DType dtype, Device dev);
 // dst (on its device, contiguous) <- src (CPU, contiguous, same bytes), stream-ordered.
-// The host side must not change until wait_uploads(dst's device) returns.
+// The host side must not change until a fence recorded after it has been waited for.
 void upload_async(Tensor& dst, const Tensor& src);
-void wait_uploads(Device dev);
+// dst (a staging_tensor, contiguous) <- src (on its device, contiguous, same bytes),
+// stream-ordered: dst holds the bytes once a fence recorded after it has been waited for.
+void download_async(Tensor& dst, const Tensor& src);
+
+// A fence on one device (nothing on the CPU, where every op has finished when it returns).
+class Fence {
+ public:
+  Fence() = default;
+  ~Fence();
+  Fence(const Fence&) = delete;
+  Fence& operator=(const Fence&) = delete;
+  void record(Device dev);  // marks everything enqueued on dev's current stream so far
+  void wait();              // returns once that has run; at once if never recorded
+  bool pending() const { return pending_; }
+
+ private:
+  void* f_ = nullptr;
+  const RuntimeTable* rt_ = nullptr;
+  bool pending_ = false;
+};
+
 void synchronize(Device dev);
 
-// A page-locked host buffer reused for uploads to one device. host() hands out memory no
-// upload still reads (it waits for the last upload when needed); upload() sends its first
-// bytes to dst in stream order.
+// Page-locked host buffers reused for uploads to one device, two in turn, so that the host
+// can fill the next while the device has yet to copy the last (a step enqueued before the
+// previous one ran). host() hands out a buffer no upload still reads (waiting for the one
+// before last when needed); upload() sends its first bytes to dst in stream order.
 class StagingBuffer {
  public:
   void* host(Device dev, size_t bytes);
-  void upload(const Tensor& dst, size_t bytes);  // dst: contiguous on the device, >= bytes
+  void upload(const Tensor& dst, size_t bytes);
 
  private:
-  Tensor buf_;  // U8 on the host
+  struct Slot {
+    Tensor buf;  // U8 on the host
+    Fence sent;  // recorded after the buffer's last upload
+  };
+  Slot slots_[2];
+  int cur_ = 1;
   Device dev_;
 };
 

@@ -321,3 +321,50 @@ TEST(Engine, PriorityRunsFirst) {
 }
 
 }  // namespace
+
+// The generator enqueues each decode step before it waits for the tokens the step before
+// draws (they are read on the device). Sequences that stop at different steps (stop token
+// ids) leave spare rows behind; no sequence's tokens may change, greedy or seeded.
+TEST(Generator, PipelinedDecodeKeepsTokens) {
+  auto model = Model::load(test::golden_dir("llama"));
+  auto reqs = mixed_requests(12, 21, 256);
+  std::vector<std::vector<int32_t>> prompts;
+  for (auto& q : reqs) prompts.push_back(q.prompt);
+  auto run = [&](const SamplingParams& sp, bool pipelined, int64_t* steps = nullptr) {
+    Generator gen(*model, 256, 16);
+    gen.set_device_sampling(true);
+    gen.set_pipelining(pipelined);
+    auto r = gen.generate(prompts, sp);
+    if (steps) *steps = gen.pipelined_steps();
+    return r;
+  };
+  SamplingParams sampled;
+  sampled.temperature = 0.8f;
+  sampled.top_k = 40;
+  sampled.seed = 5;
+  for (SamplingParams sp : {greedy(), sampled}) {
+    sp.max_tokens = 24;
+    // Stop ids that end some sequences early: tokens the first run draws mid-way.
+    auto free_run = run(sp, false);
+    sp.stop_token_ids = {free_run[0].output_ids[5], free_run[3].output_ids[11]};
+    int64_t steps = 0;
+    auto ref = run(sp, false), piped = run(sp, true, &steps);
+    int early = 0;
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      EXPECT_EQ(piped[i].output_ids, ref[i].output_ids) << "prompt " << i;
+      EXPECT_EQ(piped[i].finish_reason, ref[i].finish_reason) << "prompt " << i;
+      early += ref[i].output_ids.size() < 24;
+    }
+    EXPECT_GE(early, 2) << "the stop ids should end some sequences early";
+    EXPECT_LT(early, int(prompts.size()));
+    EXPECT_GT(steps, 10) << "no step was enqueued ahead";
+    // And each prompt alone (pipelined) draws what it draws in the batch.
+    for (size_t i = 0; i < prompts.size(); i += 5) {
+      Generator gen(*model, 64, 16);
+      gen.set_device_sampling(true);
+      SamplingParams one = sp;
+      one.seed = sp.seed ? std::optional<uint64_t>(*sp.seed + i) : std::nullopt;
+      EXPECT_EQ(gen.generate({prompts[i]}, one)[0].output_ids, ref[i].output_ids) << "prompt " << i << " alone";
+    }
+  }
+}

@@ -1,7 +1,6 @@
 // The CUDA RuntimeTable (src/ops/runtime.h): graph sets over one shared allocator pool,
 // page-locked staging memory, stream-ordered uploads.
 #include <map>
-#include <mutex>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/driver.h"
@@ -57,30 +56,37 @@ void host_free(Device dev, void* p) {  // from destructors: never throws
   api().cuMemFreeHost(p);
 }
 
-// One event per device, recorded after each upload. Never destroyed: static destructors run
-// after the driver may have shut down.
-constexpr int kMaxDevices = 64;
-Event* g_upload_events[kMaxDevices] = {};
-bool g_upload_pending[kMaxDevices] = {};
-std::mutex g_upload_mu;
-
 void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
-  TRITIUM_CHECK(dev.index >= 0 && dev.index < kMaxDevices, "upload_async: bad device ", dev.str());
-  std::lock_guard<std::mutex> lk(g_upload_mu);
   make_current(dev.index);
-  StreamHandle s = current_stream(dev.index);
-  memcpy_htod_async(dst, src, bytes, s);
-  auto& ev = g_upload_events[dev.index];
-  if (!ev) ev = new Event(dev.index);
-  ev->record(s);
-  g_upload_pending[dev.index] = true;
+  memcpy_htod_async(dst, src, bytes, current_stream(dev.index));
 }
 
-void wait_uploads(Device dev) {
-  std::lock_guard<std::mutex> lk(g_upload_mu);
-  if (dev.index < 0 || dev.index >= kMaxDevices || !g_upload_pending[dev.index]) return;
-  g_upload_events[dev.index]->synchronize();
-  g_upload_pending[dev.index] = false;
+void download_async(void* dst, Device dev, const void* src, size_t bytes) {
+  make_current(dev.index);
+  memcpy_dtoh_async(dst, src, bytes, current_stream(dev.index));
+}
+
+struct CudaFence {
+  int device;
+  Event event;
+  explicit CudaFence(int d) : device(d), event(d) {}
+};
+
+void* fence_create(Device dev) { return new CudaFence(dev.index); }
+
+void fence_destroy(void* f) { delete static_cast<CudaFence*>(f); }  // ~Event reports, never throws
+
+void fence_record(void* f, Device dev) {
+  auto* cf = static_cast<CudaFence*>(f);
+  TRITIUM_CHECK(cf->device == dev.index, "fence of cuda:", cf->device, " recorded on ", dev.str());
+  make_current(dev.index);
+  cf->event.record(current_stream(dev.index));
+}
+
+void fence_wait(void* f) {
+  auto* cf = static_cast<CudaFence*>(f);
+  make_current(cf->device);
+  cf->event.synchronize();
 }
 
 void sync(Device dev) {
@@ -91,7 +97,8 @@ void sync(Device dev) {
 }  // namespace
 
 void register_runtime() {
-  static const ops::RuntimeTable t = {&make_graphs, &host_alloc, &host_free, &upload_async, &wait_uploads, &sync};
+  static const ops::RuntimeTable t = {&make_graphs, &host_alloc,  &host_free,  &upload_async, &download_async,
+                                          &fence_create, &fence_destroy, &fence_record, &fence_wait, &sync};
   ops::register_runtime(DeviceType::CUDA, &t);
 }
 
