@@ -37,6 +37,11 @@ struct EngineConfig {
   // Plan the next step (schedule it, build its batch) while the device runs the current one,
   // when nothing waits and every running sequence decodes; used unless something changes.
   bool overlap_scheduling = true;
+  // When a step's tokens are drawn on the device, enqueue the next decode step before waiting
+  // for them (it reads them on the device), so that the device does not idle while the host
+  // takes them, as vLLM's async scheduling; used when nothing waits and every running sequence
+  // decodes. A sequence that finishes leaves an unused row in the step already enqueued.
+  bool async_scheduling = true;
 };
 
 struct TokenLogprob {

@@ -21,6 +21,7 @@ struct EngineArgs {
   bool no_prefix_caching = false;
   int64_t seed = 0;
   std::string sampler = "auto";
+  bool no_async_scheduling = false;
   EngineConfig config() const;
 };
 

@@ -86,6 +86,7 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
                 "engine: sampler must be auto, device or host, got '", cfg.sampler, "'");
   device_sampling = cfg.sampler == "device" || (cfg.sampler == "auto" && !dev.is_cpu());
   overlap = cfg.overlap_scheduling;
+  async = cfg.async_scheduling;
   // Decode graphs first: their workspace counts as used memory when the KV cache is sized.
   const int64_t graph_batch = cfg.max_graph_batch >= 0 ? cfg.max_graph_batch
                               : dev.is_cpu()           ? 0
@@ -144,11 +145,12 @@ Engine::Impl::~Impl() {
   if (profile && phase.steps)
     std::fprintf(stderr,
                  "[tritium profile] %lld steps, %lld tokens: schedule + batch %.3f s, forward %.3f s, sample %.3f s; "
-                 "%lld steps planned while the previous one ran (%.3f s of planning hidden behind the device); "
+                 "%lld steps planned while the previous one ran (%.3f s of planning hidden behind the device), "
+                 "%lld enqueued before the previous one's tokens reached the host; "
                  "%lld graph captures. (forward: launching the step, plus copying logits to the host when the host "
                  "samples; the device runs asynchronously, so waiting for it lands in sample)\n",
                  (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.forward, phase.sample,
-                 (long long)planned_steps, phase.plan, (long long)model->num_graph_captures());
+                 (long long)planned_steps, phase.plan, (long long)ahead_steps, (long long)model->num_graph_captures());
   {
     std::lock_guard<std::mutex> lk(out_mu);
     out_events.push_back(TokenEvent{});  // seq_id 0: shut down
@@ -343,75 +345,70 @@ bool Engine::Impl::plan_valid() const {
   return true;
 }
 
-void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<Sequence*>& sampled) {
-  const double t_forward = now_s();
-  Tensor dev_logits = model->forward_device(b, kv);
-  scheduler->after_step(out);
-  {
-    std::lock_guard<std::mutex> lk(metrics_mu);
-    for (auto& ss : out.seqs)
-      if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
-  }
-  // Overlap: while the device runs this step, plan the next one and build its batch (all
-  // but the token ids, which this step is drawing). Used if nothing changes meanwhile.
-  planned.reset();
-  const double t_plan = now_s();
-  if (overlap) {
-    SchedulerOutput next = scheduler->plan_continuation();
-    if (!next.empty()) {
-      Planned p;
-      p.batch = build_batch(next, p.sampled, false);
-      for (auto& ss : next.seqs) p.seq_ids.push_back(ss.seq->seq_id);
-      p.out = std::move(next);
-      planned = std::move(p);
-    }
-  }
-  const double t_planned = now_s();
+bool Engine::Impl::draw_on_device(const std::vector<Sequence*>& sampled) const {
+  bool on = device_sampling && !sampled.empty();
+  for (Sequence* s : sampled) on = on && (!s || device_can_sample(s->params, s->num_generated()));
+  return on;
+}
 
-  // Draw the tokens: on the device when every row allows it (only the ids come back), else
-  // on the host from F32 logits, in parallel (each sequence has its own generator, so the
-  // result does not depend on the split).
+void Engine::Impl::launch_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled) {
+  std::vector<RowSampling> rows;
+  rows.reserve(sampled.size());
+  for (Sequence* s : sampled) rows.push_back(s ? row_sampling(s->params, s->seed, s->num_generated()) : RowSampling{});
+  sampler.launch(dev_logits.narrow(0, 0, int64_t(sampled.size())), rows);
+}
+
+namespace {
+std::vector<uint64_t> ids_of(const std::vector<Sequence*>& seqs) {
+  std::vector<uint64_t> r;
+  r.reserve(seqs.size());
+  for (Sequence* s : seqs) r.push_back(s ? s->seq_id : 0);
+  return r;
+}
+}  // namespace
+
+// Draws on the host from F32 logits, in parallel (each sequence has its own generator, so the
+// result does not depend on the split); null rows are skipped.
+void Engine::Impl::host_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled,
+                             std::vector<int32_t>& toks, std::vector<TokenLogprob>& lps) {
   const int64_t V = model->spec().vocab_size;
-  std::vector<int32_t> toks(sampled.size());
-  std::vector<TokenLogprob> lps(sampled.size());
-  bool on_device = device_sampling && !sampled.empty();
-  for (Sequence* s : sampled) on_device = on_device && device_can_sample(s->params, s->num_generated());
-  double t_sample = now_s();
-  if (on_device) {
-    std::vector<RowSampling> rows;
-    rows.reserve(sampled.size());
-    for (Sequence* s : sampled) rows.push_back(row_sampling(s->params, s->seed, s->num_generated()));
-    toks = sampler.sample(dev_logits.narrow(0, 0, int64_t(sampled.size())), rows);
-  } else if (!sampled.empty()) {
-    Tensor logits = logits_to_host_f32(dev_logits);
-    t_sample = now_s();
-    parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
-      std::vector<float> row, lsm;
-      for (int64_t k = k0; k < k1; ++k) {
-        Sequence* s = sampled[size_t(k)];
-        const float* lg = logits.data<float>() + k * V;
-        const SamplingParams& p = s->params;
-        int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
-                                        std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
-                                        s->output_ids(), eos_ids, s->rng, row);
-        toks[size_t(k)] = tok;
-        if (p.logprobs) {
-          log_softmax(std::span<const float>(lg, size_t(V)), lsm);
-          TokenLogprob tl{tok, lsm[size_t(tok)], {}};
-          std::vector<int32_t> idx(static_cast<size_t>(V));
-          for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
-          int k2 = std::min<int>(*p.logprobs, int(V));
-          std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(),
-                            [&](int32_t x, int32_t y) { return lsm[size_t(x)] > lsm[size_t(y)]; });
-          for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
-          lps[size_t(k)] = std::move(tl);
-        }
+  toks.assign(sampled.size(), 0);
+  lps.assign(sampled.size(), {});
+  Tensor logits = logits_to_host_f32(dev_logits);
+  parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
+    std::vector<float> row, lsm;
+    for (int64_t k = k0; k < k1; ++k) {
+      Sequence* s = sampled[size_t(k)];
+      if (!s) continue;
+      const float* lg = logits.data<float>() + k * V;
+      const SamplingParams& p = s->params;
+      int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
+                                      std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
+                                      s->output_ids(), eos_ids, s->rng, row);
+      toks[size_t(k)] = tok;
+      if (p.logprobs) {
+        log_softmax(std::span<const float>(lg, size_t(V)), lsm);
+        TokenLogprob tl{tok, lsm[size_t(tok)], {}};
+        std::vector<int32_t> idx(static_cast<size_t>(V));
+        for (int64_t i = 0; i < V; ++i) idx[size_t(i)] = int32_t(i);
+        int k2 = std::min<int>(*p.logprobs, int(V));
+        std::partial_sort(idx.begin(), idx.begin() + k2, idx.end(),
+                          [&](int32_t x, int32_t y) { return lsm[size_t(x)] > lsm[size_t(y)]; });
+        for (int i = 0; i < k2; ++i) tl.top.push_back({idx[size_t(i)], lsm[size_t(idx[size_t(i)])]});
+        lps[size_t(k)] = std::move(tl);
       }
-    });
-  }
+    }
+  });
+}
+
+// Appends each row's token to its sequence, streams it and applies the stop rules. A row is
+// skipped when null or when its sequence finished since (seq_ids tell, without touching it).
+void Engine::Impl::take_tokens(const std::vector<Sequence*>& sampled, const std::vector<uint64_t>& seq_ids,
+                               const std::vector<int32_t>& toks, std::vector<TokenLogprob>* lps) {
   const double t = now_s();
   for (size_t k = 0; k < sampled.size(); ++k) {
     Sequence* s = sampled[k];
+    if (!s || !seq_req.count(seq_ids[k])) continue;
     const SamplingParams& p = s->params;
     const int32_t tok = toks[k];
     TokenEvent ev;
@@ -419,7 +416,7 @@ void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<S
     ev.req = seq_req[s->seq_id];
     ev.index = s->index;
     ev.tokens = {tok};
-    if (p.logprobs) ev.logprobs.push_back(std::move(lps[k]));
+    if (p.logprobs && lps) ev.logprobs.push_back(std::move((*lps)[k]));
     s->tokens.push_back(tok);
     {
       std::lock_guard<std::mutex> lk(metrics_mu);
@@ -436,12 +433,119 @@ void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<S
     std::string reason = stop_reason(tok, s->num_generated(), int64_t(s->tokens.size()), p, eos_ids, max_model_len);
     if (!reason.empty()) finish_seq(s, reason);
   }
+}
+
+void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<Sequence*>& sampled) {
+  const double t_forward = now_s();
+  Tensor dev_logits = model->forward_device(b, kv);
+  scheduler->after_step(out);
+  {
+    std::lock_guard<std::mutex> lk(metrics_mu);
+    for (auto& ss : out.seqs)
+      if (ss.seq->num_computed <= ss.seq->prompt_len) m.prompt_tokens += ss.num_tokens;
+  }
+  // Tokens are drawn on the device when every row allows it (only the ids come back), else on
+  // the host. With async scheduling a device draw is left in flight: the next iteration
+  // enqueues the step after it before waiting for it (advance_in_flight).
+  const bool on_device = draw_on_device(sampled);
+  const bool leave_in_flight = async && on_device;
+  // Overlap: while the device runs this step, plan the next one and build its batch (all
+  // but the token ids, which this step is drawing). Used if nothing changes meanwhile.
+  planned.reset();
+  const double t_plan = now_s();
+  if (overlap && !leave_in_flight) {
+    SchedulerOutput next = scheduler->plan_continuation();
+    if (!next.empty()) {
+      Planned p;
+      p.batch = build_batch(next, p.sampled, false);
+      for (auto& ss : next.seqs) p.seq_ids.push_back(ss.seq->seq_id);
+      p.out = std::move(next);
+      planned = std::move(p);
+    }
+  }
+  const double t_planned = now_s();
+  std::vector<int32_t> toks;
+  std::vector<TokenLogprob> lps;
+  double t_sample = now_s();
+  if (leave_in_flight) {
+    launch_draw(dev_logits, sampled);
+    in_flight = InFlight{sampled, ids_of(sampled)};
+  } else if (on_device) {
+    launch_draw(dev_logits, sampled);
+    toks = sampler.wait();
+  } else if (!sampled.empty()) {
+    host_draw(dev_logits, sampled, toks, lps);
+  }
+  if (!leave_in_flight) take_tokens(sampled, ids_of(sampled), toks, &lps);
   if (profile) {
     phase.forward += (t_plan - t_forward) + (t_sample - t_planned);
     phase.plan += t_planned - t_plan;
     phase.sample += now_s() - t_sample;
     ++phase.steps;
     phase.tokens += b.num_tokens();
+  }
+}
+
+// Collects the draw in flight. First, when the next step would be its continuation (nothing
+// waits, every running sequence decodes one token, in the same order), enqueues that step
+// with its token ids read on the device from the draw, so the device goes on while the host
+// waits for and takes the tokens. The step's rows of sequences that those tokens finish are
+// spare: they are not drawn for, and their K/V writes land in blocks being freed, which later
+// steps (stream-ordered after this one) may reuse.
+void Engine::Impl::advance_in_flight() {
+  InFlight f = std::move(*in_flight);
+  in_flight.reset();
+  const double t0 = now_s();
+  std::optional<SchedulerOutput> next;
+  std::vector<Sequence*> next_sampled;
+  Tensor next_logits;
+  int64_t next_tokens = 0;
+  if (scheduler->num_waiting() == 0 && int64_t(f.sampled.size()) == scheduler->num_running()) {
+    bool live = true;
+    for (size_t k = 0; k < f.sampled.size(); ++k) live = live && f.sampled[k] && seq_req.count(f.seq_ids[k]);
+    SchedulerOutput plan;
+    if (live) plan = scheduler->plan_continuation();
+    bool same = !plan.empty() && plan.seqs.size() == f.sampled.size();
+    for (size_t k = 0; same && k < f.sampled.size(); ++k) same = plan.seqs[k].seq == f.sampled[k];
+    if (same) {
+      ForwardBatch nb = build_batch(plan, next_sampled, false);
+      nb.device_token_ids = sampler.device_ids();
+      next_logits = model->forward_device(nb, kv);
+      next_tokens = nb.num_tokens();
+      next = std::move(plan);
+      ++ahead_steps;
+    }
+  }
+  const double t1 = now_s();
+  std::vector<int32_t> toks = sampler.wait();
+  take_tokens(f.sampled, f.seq_ids, toks, nullptr);
+  if (next) {
+    // The sequences still running take the step's K/V as computed; the others' rows are spare.
+    SchedulerOutput live_out;
+    for (size_t k = 0; k < next_sampled.size(); ++k) {
+      if (seq_req.count(f.seq_ids[k]))
+        live_out.seqs.push_back(next->seqs[k]);
+      else
+        next_sampled[k] = nullptr;
+    }
+    scheduler->after_step(live_out);
+    if (draw_on_device(next_sampled)) {
+      launch_draw(next_logits, next_sampled);
+      in_flight = InFlight{next_sampled, f.seq_ids};
+    } else {
+      std::vector<int32_t> t;
+      std::vector<TokenLogprob> lps;
+      host_draw(next_logits, next_sampled, t, lps);
+      take_tokens(next_sampled, f.seq_ids, t, &lps);
+    }
+  }
+  if (profile) {
+    phase.forward += t1 - t0;
+    phase.sample += now_s() - t1;
+    if (next) {
+      ++phase.steps;
+      phase.tokens += next_tokens;
+    }
   }
 }
 
@@ -452,7 +556,9 @@ void Engine::Impl::engine_loop() {
     std::vector<std::pair<uint64_t, std::string>> st;
     {
       std::unique_lock<std::mutex> lk(in_mu);
-      in_cv.wait(lk, [&] { return stopping || !incoming.empty() || !aborts.empty() || !stops.empty() || scheduler->has_work(); });
+      in_cv.wait(lk, [&] {
+        return stopping || in_flight || !incoming.empty() || !aborts.empty() || !stops.empty() || scheduler->has_work();
+      });
       if (stopping) break;
       fresh.swap(incoming);
       ab.swap(aborts);
@@ -467,6 +573,19 @@ void Engine::Impl::engine_loop() {
     for (auto& rid : ab)
       for (Sequence* s : scheduler->all())
         if (s->request_id == rid) finish_seq(s, "abort");
+    if (in_flight) {
+      std::vector<uint64_t> ids = in_flight->seq_ids;
+      try {
+        advance_in_flight();
+      } catch (const std::exception& e) {
+        // A failed step fails the sequences in it, not the engine.
+        in_flight.reset();
+        for (uint64_t id : ids)
+          if (Sequence* s = seq_req.count(id) ? scheduler->find(id) : nullptr) finish_seq(s, "error", e.what());
+      }
+      update_metrics();
+      continue;
+    }
     const double t_sched = now_s();
     SchedulerOutput out;
     ForwardBatch b;
@@ -495,6 +614,7 @@ void Engine::Impl::engine_loop() {
       run_step(out, b, sampled);
     } catch (const std::exception& e) {
       planned.reset();
+      in_flight.reset();
       // A failed step fails the sequences in it, not the engine.
       for (auto& ss : out.seqs)
         if (scheduler->find(ss.seq->seq_id)) finish_seq(ss.seq, "error", e.what());

@@ -103,7 +103,25 @@ struct Engine::Impl {
   std::optional<Planned> planned;
   std::atomic<int64_t> planned_steps{0};
 
+  // The step whose tokens the device is drawing (async scheduling): its sampled rows, with
+  // the seq id of each (a row whose sequence finished meanwhile is skipped; nullptr: a spare
+  // row of a sequence that had finished when the step was enqueued).
+  struct InFlight {
+    std::vector<Sequence*> sampled;
+    std::vector<uint64_t> seq_ids;
+  };
+  bool async = true;
+  std::optional<InFlight> in_flight;
+  std::atomic<int64_t> ahead_steps{0};  // steps enqueued before the previous one's tokens were known
+
   void engine_loop();
+  void advance_in_flight();  // collects in_flight, enqueuing the next step first where it can
+  void host_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled, std::vector<int32_t>& toks,
+                 std::vector<TokenLogprob>& lps);
+  bool draw_on_device(const std::vector<Sequence*>& sampled) const;
+  void launch_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled);
+  void take_tokens(const std::vector<Sequence*>& sampled, const std::vector<uint64_t>& seq_ids,
+                   const std::vector<int32_t>& toks, std::vector<TokenLogprob>* lps);
   void output_loop();
   ForwardBatch build_batch(const SchedulerOutput& out, std::vector<Sequence*>& sampled, bool known);
   bool plan_valid() const;

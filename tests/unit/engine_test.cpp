@@ -368,3 +368,70 @@ TEST(Generator, PipelinedDecodeKeepsTokens) {
     }
   }
 }
+
+// Async scheduling (device draws: the next decode step is enqueued before the host takes the
+// tokens): requests that stop at different steps (stop token ids), preemption under a small
+// KV pool and shared cached prefixes must leave every request's tokens what it gets alone,
+// and every block back in the pool; an abort while a step is in flight returns its blocks.
+TEST(Engine, AsyncSchedulingKeepsTokens) {
+  const std::string dir = test::golden_dir("qwen3");
+  std::vector<int32_t> prefix;
+  for (int i = 0; i < 20; ++i) prefix.push_back(int32_t(10 + (i * 37) % 200));
+  auto reqs = mixed_requests(48, 13, 256, prefix);
+  SamplingParams sp = greedy();
+  auto free_run = alone(dir, reqs, sp);
+  sp.stop_token_ids = {free_run[0][std::min<size_t>(3, free_run[0].size() - 1)],
+                       free_run[7][std::min<size_t>(6, free_run[7].size() - 1)]};
+  auto ref = alone(dir, reqs, sp);
+  int early = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) early += int(ref[i].size()) < reqs[i].max_tokens;
+  ASSERT_GE(early, 2) << "the stop ids should end some requests early";
+
+  EngineConfig c = config("qwen3");
+  c.sampler = "device";
+  for (bool small_pool : {false, true}) {
+    SCOPED_TRACE(small_pool ? "small KV pool" : "default pool");
+    if (small_pool) {
+      Engine probe(c);
+      c.kv_cache_bytes = 14 * probe.impl().model->kv_bytes_per_block(16);
+      c.max_model_len = 128;
+    }
+    Engine e(c);
+    EXPECT_EQ(batched(e, reqs, sp), ref);
+    EXPECT_EQ(batched(e, reqs, sp), ref);  // again, over cached prefixes
+    wait_idle(e);
+    auto m = e.metrics();
+    EXPECT_GT(e.impl().ahead_steps.load(), 10) << "no step was enqueued ahead";
+    if (small_pool) EXPECT_GT(m.preemptions, 0) << "the pool was meant to be too small";
+    EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total) << "blocks leaked";
+  }
+
+  // Without async scheduling: the same tokens, nothing enqueued ahead.
+  c.async_scheduling = false;
+  c.kv_cache_bytes = 0;
+  c.max_model_len = 0;
+  Engine sync(c);
+  EXPECT_EQ(batched(sync, reqs, sp), ref);
+  EXPECT_EQ(sync.impl().ahead_steps.load(), 0);
+
+  // An abort while steps are in flight.
+  c.async_scheduling = true;
+  Engine e(c);
+  SamplingParams longer = greedy();
+  longer.max_tokens = 60;
+  auto other = e.submit(reqs[1].prompt, longer);
+  auto h = e.submit(std::vector<int32_t>(30, 9), longer, 0, "victim");
+  RequestOutput o;
+  for (int i = 0; i < 5 && h.next(o); ++i) {
+  }
+  e.abort("victim");
+  std::string reason;
+  while (h.next(o))
+    if (o.finished) reason = o.finish_reason;
+  EXPECT_TRUE(reason == "abort" || reason == "length") << reason;
+  int64_t n = 0;
+  while (other.next(o)) n += int64_t(o.new_token_ids.size());
+  EXPECT_EQ(n, 60) << "the other request lost tokens";
+  wait_idle(e);
+  EXPECT_EQ(e.metrics().kv_blocks_free, e.metrics().kv_blocks_total);
+}
