@@ -6,6 +6,7 @@
 #include "backends/cuda/driver.h"
 #include "backends/cuda/driver_api.h"
 #include "backends/cuda/graph.h"
+#include "backends/cuda/kernel_profile.h"
 #include "backends/cuda/stream.h"
 #include "ops/runtime.h"
 
@@ -58,12 +59,14 @@ void host_free(Device dev, void* p) {  // from destructors: never throws
 
 void upload_async(void* dst, Device dev, const void* src, size_t bytes) {
   make_current(dev.index);
-  memcpy_htod_async(dst, src, bytes, current_stream(dev.index));
+  StreamHandle s = current_stream(dev.index);
+  kernel_profile_scope(dev.index, s, "copy host->device", [&] { memcpy_htod_async(dst, src, bytes, s); });
 }
 
 void download_async(void* dst, Device dev, const void* src, size_t bytes) {
   make_current(dev.index);
-  memcpy_dtoh_async(dst, src, bytes, current_stream(dev.index));
+  StreamHandle s = current_stream(dev.index);
+  kernel_profile_scope(dev.index, s, "copy device->host", [&] { memcpy_dtoh_async(dst, src, bytes, s); });
 }
 
 struct CudaFence {

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "backends/cuda/allocator.h"
+#include "backends/cuda/kernel_profile.h"
 #include "core/error.h"
 #include "core/tensor.h"
 
@@ -144,7 +145,8 @@ void tensor_device_copy(void* dst, Device dst_dev, const void* src, Device src_d
                   dst_dev.str(), " is not supported");
     // Stream-ordered: later work on the current stream sees the copy.
     make_current(dst_dev.index);
-    memcpy_dtod_async(dst, src, bytes, current_stream(dst_dev.index));
+    StreamHandle s = current_stream(dst_dev.index);
+    kernel_profile_scope(dst_dev.index, s, "copy device->device", [&] { memcpy_dtod_async(dst, src, bytes, s); });
   } else {
     throw Error(str_cat("device copy from ", src_dev.str(), " to ", dst_dev.str(), " is not supported"));
   }

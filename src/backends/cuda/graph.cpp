@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "backends/cuda/driver_api.h"
+#include "backends/cuda/kernel_profile.h"
 #include "backends/cuda/stream.h"
 
 namespace tritium::cuda {
@@ -83,7 +84,7 @@ CudaGraph CudaGraph::capture(int device_index, StreamHandle stream, const std::f
 void CudaGraph::replay(StreamHandle stream) const {
   TRITIUM_CHECK(exec_ != nullptr, "CudaGraph::replay on an empty graph");
   make_current(device_);
-  TRITIUM_CU(cuGraphLaunch, exec_, to_cu(stream));
+  kernel_profile_scope(device_, stream, "cuda graph replay", [&] { TRITIUM_CU(cuGraphLaunch, exec_, to_cu(stream)); });
 }
 
 void GraphCache::run(int key, const std::function<void()>& fn) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "backends/cuda/driver.h"
 #include "backends/cuda/stream.h"
 #include "core/error.h"
 
@@ -34,6 +35,8 @@ struct Profile {
   std::vector<Pending> pending;
   Event* open = nullptr;  // the start event of the launch in flight
   std::map<std::string, Totals> totals;
+  Event* first = nullptr;  // the first start event since the last reset (kept out of the free list)
+  double span_ms = 0;      // from `first` to the last end event flushed
 
   Event* take(int dev) {
     if (free_events.empty()) return new Event(dev);
@@ -44,11 +47,12 @@ struct Profile {
   void flush_locked() {
     if (pending.empty()) return;
     pending.back().end->synchronize();
+    if (first) span_ms = std::max(span_ms, double(pending.back().end->elapsed_ms_since(*first)));
     for (auto& p : pending) {
       Totals& t = totals[p.name];
       ++t.calls;
       t.ms += double(p.end->elapsed_ms_since(*p.start));
-      free_events.push_back(p.start);
+      if (p.start != first) free_events.push_back(p.start);
       free_events.push_back(p.end);
     }
     pending.clear();
@@ -76,6 +80,8 @@ bool kernel_profile_enabled() {
   return v == 1;
 }
 
+bool kernel_profile_stream_capturing(StreamHandle stream) { return stream_is_capturing(stream); }
+
 void kernel_profile_enable(bool on) { g_enabled.store(on ? 1 : 0); }
 
 void kernel_profile_before(int device_index, StreamHandle stream) {
@@ -84,6 +90,7 @@ void kernel_profile_before(int device_index, StreamHandle stream) {
   p.device = device_index;
   p.open = p.take(device_index);
   p.open->record(stream);
+  if (!p.first) p.first = p.open;
 }
 
 void kernel_profile_after(const std::string& variant, StreamHandle stream) {
@@ -106,8 +113,10 @@ std::string kernel_profile_report() {
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.ms > b.second.ms; });
   double all = 0;
   for (auto& r : rows) all += r.second.ms;
-  std::string out = str_cat("[kernel profile] GPU time per kernel variant (events around each launch), total ",
-                            all, " ms\n");
+  std::string out = str_cat("[kernel profile] GPU time per kernel variant, graph replay and copy (events around "
+                            "each), total ", all, " ms of the ", p.span_ms,
+                            " ms from the first start to the last end (the rest: the device idle or between "
+                            "launches)\n");
   char line[256];
   std::snprintf(line, sizeof line, "  %-56s %9s %11s %10s %6s\n", "kernel", "calls", "total ms", "avg us", "share");
   out += line;
@@ -124,6 +133,9 @@ void kernel_profile_reset() {
   std::lock_guard<std::mutex> lk(p.mu);
   p.flush_locked();
   p.totals.clear();
+  if (p.first) p.free_events.push_back(p.first);
+  p.first = nullptr;
+  p.span_ms = 0;
 }
 
 }  // namespace tritium::cuda
