@@ -18,6 +18,12 @@ get the hint only when the spec asks for it ({"stride": 16}). The manifest recor
 the KernelRunner refuses a launch whose arguments break them (KernelRunner::fits() lets a caller
 check first and pick a less specialized variant).
 
+Programmatic dependent launch: a spec with "pdl": True names a kernel whose last parameter is
+USE_PDL: tl.constexpr (the _pdl.py helpers: wait for the previous kernel before the first load,
+let the next one launch after the main loop). For sm90+ it is built with USE_PDL = True and
+marked launch_pdl, and the runner launches it with programmatic stream serialization; for older
+archs USE_PDL = False.
+
 No GPU is needed: Triton and its bundled ptxas compile for any arch.
 
 Usage:
@@ -124,17 +130,26 @@ def check_spec(spec, where):
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError(f"{where}: bad name {name!r} (use letters, digits and _)")
     where = f"{where} ({name})"
-    known = {"name", "fn", "signature", "constexprs", "num_warps", "num_stages", "archs", "divisibility", "div16"}
+    known = {"name", "fn", "signature", "constexprs", "num_warps", "num_stages", "archs", "divisibility", "div16",
+             "pdl"}
     unknown = sorted(set(spec) - known)
     fn = spec["fn"]
     arg_names = getattr(fn, "arg_names", None)
     if arg_names is None:
         raise SpecError(f"{where}: 'fn' is not a @triton.jit function")
-    sig = spec["signature"]
+    sig = dict(spec["signature"])
+    constexprs = dict(spec.get("constexprs") or {})
+    pdl = bool(spec.get("pdl", False))
+    if pdl:
+        # Programmatic dependent launch: the kernel's last parameter is the constexpr USE_PDL
+        # (False unless built for sm90+, where it is compiled in and launched with PDL).
+        if not arg_names or arg_names[-1] != "USE_PDL":
+            raise SpecError(f"{where}: 'pdl' needs {fn.__name__}'s last parameter to be USE_PDL: tl.constexpr")
+        sig.setdefault("USE_PDL", "constexpr")
+        constexprs.setdefault("USE_PDL", False)
     if list(sig.keys()) != list(arg_names):
         raise SpecError(f"{where}: signature keys {list(sig.keys())} must list the parameters of "
                         f"{fn.__name__} in order: {list(arg_names)}")
-    constexprs = dict(spec.get("constexprs") or {})
     for p, ty in sig.items():
         if not isinstance(ty, str):
             raise SpecError(f"{where}: parameter {p}: type must be a string, got {ty!r}")
@@ -183,6 +198,7 @@ def check_spec(spec, where):
         "archs": archs,
         "divisibility": div,
         "unknown_keys": unknown,
+        **({"pdl": True} if pdl else {}),  # (absent otherwise: the build keys of other specs stay)
     }
 
 
@@ -215,10 +231,13 @@ def compile_one(source_path, spec_index, arch, pack_dir):
         sig = dict(norm["signature_full"])
         arg_names = list(sig.keys())
         attrs = {(arg_names.index(p),): [["tt.divisibility", 16]] for p in norm["divisibility"]}
-        src = triton.compiler.ASTSource(fn=spec["fn"], signature=sig, constexprs=dict(spec.get("constexprs") or {}),
-                                        attrs=attrs)
-        k = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                           options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+        constexprs = dict(norm["constexprs"])
+        options = {"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]}
+        if norm.get("pdl") and arch >= 90:  # griddepcontrol is sm90+
+            constexprs["USE_PDL"] = True
+            options["launch_pdl"] = True
+        src = triton.compiler.ASTSource(fn=spec["fn"], signature=sig, constexprs=constexprs, attrs=attrs)
+        k = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
         md = k.metadata._asdict()
         cubin = k.asm["cubin"]
         launch_sig = [[p, t] for p, t in sig.items() if t != "constexpr"]
@@ -247,7 +266,7 @@ def compile_one(source_path, spec_index, arch, pack_dir):
             "signature": launch_sig,
             "hidden_params": HIDDEN_PARAMS,
             "divisibility": norm["divisibility"],
-            "constexprs": norm["constexprs"],
+            "constexprs": {k2: jsonable(v) for k2, v in constexprs.items()},
             "num_warps": md["num_warps"],
             "num_stages": md["num_stages"],
             "num_ctas": md.get("num_ctas", 1),

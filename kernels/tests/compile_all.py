@@ -65,10 +65,15 @@ def compile_one(job):
     spec = mod.SPECS[idx]
     t0 = time.time()
     try:
-        src = ASTSource(fn=spec["fn"], signature=dict(spec["signature"]), constexprs=dict(spec.get("constexprs", {})),
-                        attrs=compile_attrs(spec))
-        ck = triton.compile(src, target=GPUTarget("cuda", arch, 32),
-                            options={"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]})
+        sig, cx = dict(spec["signature"]), dict(spec.get("constexprs", {}))
+        options = {"num_warps": spec["num_warps"], "num_stages": spec["num_stages"]}
+        if spec.get("pdl"):  # as kernels/build.py: USE_PDL, compiled in for sm90+
+            sig["USE_PDL"] = "constexpr"
+            cx["USE_PDL"] = arch >= 90
+            if arch >= 90:
+                options["launch_pdl"] = True
+        src = ASTSource(fn=spec["fn"], signature=sig, constexprs=cx, attrs=compile_attrs(spec))
+        ck = triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
     except Exception as e:  # noqa: BLE001
         msg = str(e).strip().splitlines()
         return {"name": spec["name"], "arch": arch, "error": (msg[-1] if msg else repr(e))[:300]}

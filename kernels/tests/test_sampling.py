@@ -138,3 +138,26 @@ def test_penalties():
             x = x / rep[s] if x > 0 else x * rep[s]
             ref[s, i] = x - freq[s] * c - (pres[s] if c > 0 else 0.0)
     np.testing.assert_allclose(buf.arr, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dt", ["bf16", "fp16"])
+@pytest.mark.parametrize("M,N,K,block_p", [(5, 300, 64, 2), (20, 130, 96, 1024), (1, 64, 32, 4)])
+def test_gemv_argmax(dt, M, N, K, block_p):
+    # gemm.gemv_argmax_kernel (per-tile max / lowest argmax of x @ W^T) then argmax_reduce_kernel:
+    # the greedy token of each row. Small integer inputs make every logit exact in bf16 and give
+    # many ties, which must go to the lowest id (np.argmax's first occurrence).
+    import gemm
+    rng = np.random.default_rng(M * N + K)
+    BM, BN, BK = 16, 64, 32
+    x = rng.integers(-2, 3, (M, K + 16)).astype(np.float32)  # row stride K + 16
+    w = rng.integers(-1, 2, (N, K)).astype(np.float32)
+    parts = (N + BN - 1) // BN
+    pv = poisoned((M, parts), "fp32")
+    pi = make(np.full((M, parts), -7), "i32")
+    gemm.gemv_argmax_kernel[((M + BM - 1) // BM, parts)](make(x, dt), make(w, dt), pv, pi, M, N, K, K + 16, K,
+                                                          BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK)
+    out = make(np.full(M, -7), "i32")
+    sampling.argmax_reduce_kernel[(M,)](pv, pi, parts, out, BLOCK_P=block_p)
+    logits = x[:, :K].astype(np.float64) @ w.T.astype(np.float64)
+    assert np.array_equal(out.numpy(), np.argmax(logits, axis=1))
+    assert np.array_equal(pv.numpy(), np.stack([logits[:, j * BN:(j + 1) * BN].max(1) for j in range(parts)], 1))

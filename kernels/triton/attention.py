@@ -28,6 +28,8 @@ Visibility: key j is seen by the query at position i iff j <= i and (window <= 0
 import triton
 import triton.language as tl
 
+from _pdl import pdl_launch_dependents, pdl_wait
+
 LOG2E = 1.4426950408889634
 
 
@@ -182,7 +184,7 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
                                     part_ml_ptr, out_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h,
                                     bt_stride, num_kv_heads, q_per_kv, window, partition_size,
                                     HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
-                                    BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr):
+                                    BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, USE_PDL: tl.constexpr = False):
     # grid = (num_seqs, num_kv_heads, num_partitions)
     # part_acc [num_seqs, num_q_heads, num_partitions, HEAD_DIM] fp32 (unnormalized)
     # part_ml  [num_seqs, num_q_heads, num_partitions, 2] fp32 (running max in log2 units, sum)
@@ -191,6 +193,7 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
     kv_head = tl.program_id(1)
     part = tl.program_id(2)
     num_parts = tl.num_programs(2)
+    pdl_wait(USE_PDL)
     seq_len, start, end = _decode_range(seq_lens_ptr, seq, part, partition_size, window)
 
     g = tl.arange(0, BLOCK_G)
@@ -205,6 +208,7 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
     m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start, end,
                                    scale * 1.4426950408889634, num_kv_heads * HEAD_DIM, BLOCK_G, HEAD_P2,
                                    KV_BLOCK_SIZE, BLOCK_N)
+    pdl_launch_dependents(USE_PDL)
     _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_kv_heads * q_per_kv, part_acc_ptr,
                   part_ml_ptr, out_ptr, o_stride_t, o_stride_h, HEAD_DIM)
 
@@ -227,7 +231,7 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
                                  qkv_stride, o_stride_t, o_stride_h, bt_stride, num_kv_heads, q_per_kv, window,
                                  partition_size, IS_NEOX: tl.constexpr, ROT_DIM: tl.constexpr,
                                  HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
-                                 BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr):
+                                 BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, USE_PDL: tl.constexpr = False):
     # Decode attention with rope_kv_write_kernel folded in (rope.py's conventions): sequence
     # `seq` is token row `seq` of qkv [S, (NQ + 2 NKV) * HEAD_DIM] (not yet rotated), at
     # position seq_lens[seq] - 1 with cos/sin row positions[seq] and cache slot
@@ -239,6 +243,7 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
     kv_head = tl.program_id(1)
     part = tl.program_id(2)
     num_parts = tl.num_programs(2)
+    pdl_wait(USE_PDL)
     seq_len, start, end = _decode_range(seq_lens_ptr, seq, part, partition_size, window)
     holds_new = (seq_len - 1) // partition_size == part
 
@@ -274,6 +279,7 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
     m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start,
                                    tl.minimum(end, seq_len - 1), qk_scale, kv_row, BLOCK_G, HEAD_P2, KV_BLOCK_SIZE,
                                    BLOCK_N)
+    pdl_launch_dependents(USE_PDL)
     if holds_new:
         one = tl.arange(0, 1)
         k_src = row + num_q_heads * HEAD_DIM
@@ -301,10 +307,11 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
 @triton.jit
 def decode_attention_reduce_kernel(part_acc_ptr, part_ml_ptr, out_ptr, o_stride_t, o_stride_h, num_q_heads,
                                    num_parts, HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr,
-                                   BLOCK_P: tl.constexpr):
+                                   BLOCK_P: tl.constexpr, USE_PDL: tl.constexpr = False):
     # grid = (num_seqs, num_q_heads)
     seq = tl.program_id(0)
     head = tl.program_id(1)
+    pdl_wait(USE_PDL)
     base = (seq * num_q_heads + head).to(tl.int64) * num_parts
     d = tl.arange(0, HEAD_P2)
     dmask = d < HEAD_DIM
@@ -324,6 +331,7 @@ def decode_attention_reduce_kernel(part_acc_ptr, part_ml_ptr, out_ptr, o_stride_
         l_run = l_run * alpha + tl.sum(w * l, 0)
         acc = acc * alpha + tl.sum(w[:, None] * a, 0)
         m_run = m_new
+    pdl_launch_dependents(USE_PDL)
     l_run = tl.where(l_run > 0.0, l_run, 1.0)
     tl.store(out_ptr + seq.to(tl.int64) * o_stride_t + head * o_stride_h + d, (acc / l_run).to(out_ptr.dtype.element_ty),
              mask=dmask)
@@ -393,26 +401,30 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                 "name": f"decode_attention_partial_{_dt}_d{_hd}_bs{_bs}", "fn": decode_attention_partial_kernel,
                 "signature": _sig(_DECODE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"]),
                 "constexprs": decode_constexprs(_hd, _bs), "num_warps": 4, "num_stages": 2,
-                "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"],
+                "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"], "pdl": True,
             })
             # rope folded in, both layouts, for the common (head_dim, rotary_dim) pairs of rope.py
             # and the golden-test models, at the default block size; other shapes run
             # rope_kv_write_kernel and the partial kernel (cuda_attention.cpp)
             for _rot in {64: (64, 32), 128: (128, 64), 16: (16,), 32: (32,)}.get(_hd, ()) if _bs == 16 else ():
-                for _neox in (True, False):
+                # head_dim 64 also with 3 stages, which cuda_attention.cpp takes when every program
+                # is resident at once (H100, llama-1b batch 64: replay 1.792 -> 1.783 ms; worse at
+                # batch 256 and for llama-8b at head_dim 128)
+                for _neox, _st in [(n, s) for n in (True, False) for s in ((2, 3) if _hd == 64 else (2,))]:
                     _rn = "" if _rot == _hd else f"_r{_rot}"
                     SPECS.append({
-                        "name": f"decode_rope_attention_{_dt}_d{_hd}{_rn}_{'neox' if _neox else 'gptj'}_bs{_bs}",
+                        "name": f"decode_rope_attention_{_dt}_d{_hd}{_rn}_{'neox' if _neox else 'gptj'}_bs{_bs}"
+                                + ("_s3" if _st == 3 else ""),
                         "fn": decode_rope_attention_kernel,
                         "signature": _sig(_ROPE_DECODE_SIG, _p, ["IS_NEOX", "ROT_DIM", "HEAD_DIM", "HEAD_P2",
                                                                  "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"]),
                         "constexprs": {"IS_NEOX": _neox, "ROT_DIM": _rot, **decode_constexprs(_hd, _bs)},
-                        "num_warps": 4, "num_stages": 2,
-                        "div16": ["qkv_stride", "o_stride_t", "o_stride_h"],
+                        "num_warps": 4, "num_stages": _st,
+                        "div16": ["qkv_stride", "o_stride_t", "o_stride_h"], "pdl": True,
                     })
         SPECS.append({
             "name": f"decode_attention_reduce_{_dt}_d{_hd}", "fn": decode_attention_reduce_kernel,
             "signature": _sig(_REDUCE_SIG, _p, ["HEAD_DIM", "HEAD_P2", "BLOCK_P"]),
             "constexprs": reduce_constexprs(_hd), "num_warps": 4, "num_stages": 1,
-            "div16": ["o_stride_t", "o_stride_h"],
+            "div16": ["o_stride_t", "o_stride_h"], "pdl": True,
         })

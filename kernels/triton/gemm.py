@@ -9,6 +9,9 @@ gemv_splitk_kernel     decode / skinny (M <= 256): each program streams a BLOCK_
                        sums them (+ bias), which keeps the result deterministic (no atomics).
 gemv_tma_kernel        the same with TMA tile loads (sm90+), for 128 < M <= 256
 gemv_act_mul_kernel    the gated MLP's gate|up linear with act(gate) * up in its epilogue.
+gemv_argmax_kernel     the skinny GEMM with a greedy argmax in its epilogue instead of a store:
+                       each tile's max and argmax per row (the lm_head of a greedy decode step,
+                       whose logits are never written; sampling.argmax_reduce_kernel finishes).
 matmul_kernel          tiled GEMM (prefill), grouped tile order for L2 reuse; on sm90 a plain
                        tl.dot with num_stages >= 3 lowers to wgmma.
 matmul_persistent_kernel
@@ -19,6 +22,8 @@ matmul_tma_persistent_kernel
 """
 import triton
 import triton.language as tl
+
+from _pdl import pdl_launch_dependents, pdl_wait
 
 
 @triton.jit
@@ -37,22 +42,12 @@ def _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid
 
 
 @triton.jit
-def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
-                       k_per_split, has_bias,
-                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    # grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K.
-    # The row tiles of one W slab are neighbours in launch order, so the slab is read from DRAM once.
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    pid_k = tl.program_id(2)
-    splits = tl.num_programs(2)
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+def _gemv_tile(x_ptr, w_ptr, M, N, x_stride, w_stride, k_lo, k_hi, offs_m, offs_n,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    # The skinny GEMM's K loop: fp32 acc [BLOCK_M, BLOCK_N] of x[offs_m, k_lo:k_hi] @ W[offs_n, k_lo:k_hi]^T.
     offs_k = tl.arange(0, BLOCK_K)
     mmask = offs_m < M
     nmask = offs_n < N
-    k_lo = pid_k * k_per_split
-    k_hi = tl.minimum(k_lo + k_per_split, K)
     x_rows = x_ptr + offs_m[:, None].to(tl.int64) * x_stride
     w_rows = w_ptr + offs_n[:, None].to(tl.int64) * w_stride
     acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
@@ -62,12 +57,61 @@ def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_strid
         w = tl.load(w_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
         x = tl.load(x_rows + kk[None, :], mask=mmask[:, None] & kmask[None, :], other=0.0)
         acc = tl.dot(x, tl.trans(w), acc)
+    return acc
+
+
+@triton.jit
+def gemv_splitk_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride,
+                       k_per_split, has_bias,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                       USE_PDL: tl.constexpr = False):
+    # grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K.
+    # The row tiles of one W slab are neighbours in launch order, so the slab is read from DRAM once.
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    pid_k = tl.program_id(2)
+    splits = tl.num_programs(2)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    k_lo = pid_k * k_per_split
+    k_hi = tl.minimum(k_lo + k_per_split, K)
+    pdl_wait(USE_PDL)
+    acc = _gemv_tile(x_ptr, w_ptr, M, N, x_stride, w_stride, k_lo, k_hi, offs_m, offs_n, BLOCK_M, BLOCK_N, BLOCK_K)
+    pdl_launch_dependents(USE_PDL)
     _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid_k, splits, offs_m, offs_n)
 
 
 @triton.jit
+def gemv_argmax_kernel(x_ptr, w_ptr, part_val_ptr, part_idx_ptr, M, N, K, x_stride, w_stride,
+                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                       USE_PDL: tl.constexpr = False):
+    # Greedy decoding's lm_head without its logits: grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N)).
+    # Each program takes its tile of x @ W^T, rounded to x's dtype (the logits as the plain linear
+    # would store them), and writes, per row, the tile's max and the lowest column holding it to
+    # part_val / part_idx [M, cdiv(N, BLOCK_N)] (fp32 / i32); sampling.argmax_reduce_kernel
+    # finishes each row.
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    pdl_wait(USE_PDL)
+    acc = _gemv_tile(x_ptr, w_ptr, M, N, x_stride, w_stride, 0, K, offs_m, offs_n, BLOCK_M, BLOCK_N, BLOCK_K)
+    pdl_launch_dependents(USE_PDL)
+    v = acc.to(x_ptr.dtype.element_ty).to(tl.float32)
+    v = tl.where((offs_n < N)[None, :], v, float("-inf"))
+    best = tl.max(v, 1)
+    idx = tl.min(tl.where(v == best[:, None], offs_n[None, :], 2147483647), 1)
+    parts = tl.num_programs(1)
+    dst = offs_m.to(tl.int64) * parts + pid_n
+    mmask = offs_m < M
+    tl.store(part_val_ptr + dst, best, mask=mmask)
+    tl.store(part_idx_ptr + dst, idx, mask=mmask)
+
+
+@triton.jit
 def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, w_stride, out_stride, k_per_split,
-                    has_bias, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                    has_bias, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                    USE_PDL: tl.constexpr = False):
     # gemv_splitk_kernel with its x / W tiles loaded by TMA (tensor descriptors built on the
     # device, in the launch's global scratch; reads past M, N or K are zero-filled). sm90+.
     # grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N), splits); k_per_split is a multiple of BLOCK_K.
@@ -75,6 +119,7 @@ def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, 
     pid_n = tl.program_id(1)
     pid_k = tl.program_id(2)
     splits = tl.num_programs(2)
+    pdl_wait(USE_PDL)  # before the descriptors: their scratch may be the previous launch's
     x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
     w_desc = tl.make_tensor_descriptor(w_ptr, shape=[N, K], strides=[w_stride, 1], block_shape=[BLOCK_N, BLOCK_K])
     k_lo = pid_k * k_per_split
@@ -84,6 +129,7 @@ def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, 
         a = x_desc.load([pid_m * BLOCK_M, k0])
         b = w_desc.load([pid_n * BLOCK_N, k0])
         acc = tl.dot(a, b.T, acc)
+    pdl_launch_dependents(USE_PDL)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     _store_split(acc, bias_ptr, out_ptr, ws_ptr, M, N, out_stride, has_bias, pid_k, splits, offs_m, offs_n)
@@ -91,7 +137,8 @@ def gemv_tma_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, ws_ptr, M, N, K, x_stride, 
 
 @triton.jit
 def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride,
-                        ACT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                        ACT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                        USE_PDL: tl.constexpr = False):
     # out[M, N] = act(x @ Wg^T) * (x @ Wu^T), the gated MLP's first half in one pass (no gate|up
     # intermediate, no separate activation launch). grid = (cdiv(M, BLOCK_M), cdiv(N, BLOCK_N)).
     # ACT 0: SiLU, 1: GELU (tanh approximation); the product is taken of the fp32 accumulators.
@@ -107,6 +154,7 @@ def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_str
     u_rows = wu_ptr + offs_n[:, None].to(tl.int64) * w_stride
     acc_g = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
     acc_u = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+    pdl_wait(USE_PDL)
     for k0 in range(0, K, BLOCK_K):
         kk = k0 + offs_k
         kmask = kk < K
@@ -115,6 +163,7 @@ def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_str
         wu = tl.load(u_rows + kk[None, :], mask=nmask[:, None] & kmask[None, :], other=0.0)
         acc_g = tl.dot(x, tl.trans(wg), acc_g)
         acc_u = tl.dot(x, tl.trans(wu), acc_u)
+    pdl_launch_dependents(USE_PDL)
     # gate and up are rounded to the storage dtype first, as the unfused path stores them
     g = acc_g.to(out_ptr.dtype.element_ty).to(tl.float32)
     u = acc_u.to(out_ptr.dtype.element_ty).to(tl.float32)
@@ -128,16 +177,19 @@ def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_str
 
 
 @triton.jit
-def splitk_reduce_kernel(ws_ptr, bias_ptr, out_ptr, M, N, splits, out_stride, has_bias, BLOCK: tl.constexpr):
+def splitk_reduce_kernel(ws_ptr, bias_ptr, out_ptr, M, N, splits, out_stride, has_bias, BLOCK: tl.constexpr,
+                         USE_PDL: tl.constexpr = False):
     # grid = (M, cdiv(N, BLOCK))
     m = tl.program_id(0)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
+    pdl_wait(USE_PDL)
     acc = tl.zeros([BLOCK], tl.float32)
     for s in range(0, splits):
         acc += tl.load(ws_ptr + (s * M + m).to(tl.int64) * N + offs, mask=mask, other=0.0)
     if has_bias:
         acc += tl.load(bias_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+    pdl_launch_dependents(USE_PDL)
     tl.store(out_ptr + m.to(tl.int64) * out_stride + offs, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -284,14 +336,26 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             "name": f"gemv_splitk_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_splitk_kernel,
             "signature": _sig(_GEMV_SIG, _p),
             "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
-            "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+            "div16": ["K", "x_stride", "w_stride", "k_per_split"], "pdl": True,
+        })
+    # the wide tiles (what the lm_head takes) with the greedy argmax epilogue
+    for _bm, _bn, _bk, _nw, _ns in GEMV_CONFIGS:
+        if _bn < 64:
+            continue
+        SPECS.append({
+            "name": f"gemv_argmax_{_dt}_m{_bm}_n{_bn}_k{_bk}_w{_nw}_s{_ns}", "fn": gemv_argmax_kernel,
+            "signature": {"x_ptr": _p, "w_ptr": _p, "part_val_ptr": "*fp32", "part_idx_ptr": "*i32", "M": "i32",
+                          "N": "i32", "K": "i32", "x_stride": "i32", "w_stride": "i32", "BLOCK_M": "constexpr",
+                          "BLOCK_N": "constexpr", "BLOCK_K": "constexpr"},
+            "constexprs": {"BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": _ns,
+            "div16": ["K", "x_stride", "w_stride"], "pdl": True,
         })
     # TMA skinny GEMM for 128 < M <= 256 on sm90 (kernels/bench/tune_skinny_tma.py, H100:
     # llama-8b qkv / o / down at M = 256 in 32 / 21 / 59 us against 46 / 24 / 69 us)
     SPECS.append({
         "name": f"gemv_tma_{_dt}_m64_n128_k128_w4_s4", "fn": gemv_tma_kernel, "signature": _sig(_GEMV_SIG, _p),
         "constexprs": {"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 128}, "num_warps": 4, "num_stages": 4,
-        "archs": [90], "div16": ["K", "x_stride", "w_stride", "k_per_split"],
+        "archs": [90], "div16": ["K", "x_stride", "w_stride", "k_per_split"], "pdl": True,
     })
     for _bm, _bn, _bk, _nw, _ns in ACT_MUL_CONFIGS:
         SPECS.append({
@@ -300,13 +364,13 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                           "x_stride": "i32", "w_stride": "i32", "out_stride": "i32", "ACT": "constexpr",
                           "BLOCK_M": "constexpr", "BLOCK_N": "constexpr", "BLOCK_K": "constexpr"},
             "constexprs": {"ACT": 0, "BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": _bk}, "num_warps": _nw,
-            "num_stages": _ns, "div16": ["K", "x_stride", "w_stride", "out_stride"],
+            "num_stages": _ns, "div16": ["K", "x_stride", "w_stride", "out_stride"], "pdl": True,
         })
     SPECS.append({
         "name": f"splitk_reduce_{_dt}", "fn": splitk_reduce_kernel,
         "signature": {"ws_ptr": "*fp32", "bias_ptr": _p, "out_ptr": _p, "M": "i32", "N": "i32", "splits": "i32",
                       "out_stride": "i32", "has_bias": "i32", "BLOCK": "constexpr"},
-        "constexprs": {"BLOCK": 1024}, "num_warps": 4, "num_stages": 1, "div16": ["N", "out_stride"],
+        "constexprs": {"BLOCK": 1024}, "num_warps": 4, "num_stages": 1, "div16": ["N", "out_stride"], "pdl": True,
     })
     for _bm, _bn, _bk, _nw, _ns, _archs in MATMUL_CONFIGS:
         for _kind, _fn in (("matmul", matmul_kernel), ("matmul_persistent", matmul_persistent_kernel)):

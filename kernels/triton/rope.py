@@ -17,6 +17,8 @@ to rotate in place). k' and v are written to k_cache / v_cache
 import triton
 import triton.language as tl
 
+from _pdl import pdl_launch_dependents, pdl_wait
+
 
 @triton.jit
 def _rotate_heads(src, dst, cos, sin, head0, num_heads, IS_NEOX: tl.constexpr, HEAD_DIM: tl.constexpr,
@@ -52,9 +54,11 @@ def rope_kv_write_kernel(qkv_ptr, q_out_ptr, positions_ptr, cos_sin_ptr, slot_ma
                          qkv_stride, q_out_stride, num_q_heads, num_kv_heads,
                          IS_NEOX: tl.constexpr, HEAD_DIM: tl.constexpr, ROT_DIM: tl.constexpr,
                          HALF_P2: tl.constexpr, PASS_P2: tl.constexpr, HEAD_P2: tl.constexpr,
-                         BLOCK_H: tl.constexpr):
+                         BLOCK_H: tl.constexpr, USE_PDL: tl.constexpr = False):
     # grid = (T,)
     tok = tl.program_id(0).to(tl.int64)
+    pdl_wait(USE_PDL)
+    pdl_launch_dependents(USE_PDL)  # a short kernel: let the next one launch at once
     pos = tl.load(positions_ptr + tok).to(tl.int64)
     i = tl.arange(0, HALF_P2)
     imask = i < ROT_DIM // 2
@@ -109,5 +113,5 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                               "HALF_P2": "constexpr", "PASS_P2": "constexpr", "HEAD_P2": "constexpr",
                               "BLOCK_H": "constexpr"},
                 "constexprs": rope_constexprs(_hd, _rot, _neox), "num_warps": 4, "num_stages": 1,
-                "div16": ["qkv_stride", "q_out_stride"],
+                "div16": ["qkv_stride", "q_out_stride"], "pdl": True,
             })

@@ -22,11 +22,15 @@ sample_kernel            per row: temperature <= 0 -> greedy argmax (lowest id o
                          g = -log(-log(u)), u = tl.rand(seed + (step << 32), token id):
                          an exact sample of softmax(y) restricted to the kept set,
                          reproducible for a given (seed, step).
+argmax_reduce_kernel     finishes gemm.gemv_argmax_kernel (greedy rows whose logits were never
+                         written): the row's token from its per-tile maxima.
 Tokens tied with the threshold value are all kept (so top-k may keep more than k when
 logits tie exactly).
 """
 import triton
 import triton.language as tl
+
+from _pdl import pdl_launch_dependents, pdl_wait
 
 
 @triton.jit
@@ -196,6 +200,32 @@ def sample_kernel(logits_ptr, logits_stride, V, temperature_ptr, top_k_ptr, top_
         tl.store(out_ptr + row, g_id)
 
 
+@triton.jit
+def argmax_reduce_kernel(part_val_ptr, part_idx_ptr, num_parts, out_ptr, BLOCK_P: tl.constexpr,
+                         USE_PDL: tl.constexpr = False):
+    # grid = (R,): row r's greedy token from the per-tile (max, lowest argmax) pairs that
+    # gemm.gemv_argmax_kernel wrote, part_val / part_idx [R, num_parts] in column order: the
+    # largest value, the lowest id on ties (the answer sample_kernel gives at temperature 0).
+    # A row of NaNs only gives id 0.
+    row = tl.program_id(0).to(tl.int64)
+    lane = tl.arange(0, BLOCK_P)
+    best_v = tl.full([BLOCK_P], float("-inf"), tl.float32)
+    best_i = tl.full([BLOCK_P], 2147483647, tl.int32)
+    pdl_wait(USE_PDL)
+    for p0 in range(0, num_parts, BLOCK_P):
+        p = p0 + lane
+        pmask = p < num_parts
+        v = tl.load(part_val_ptr + row * num_parts + p, mask=pmask, other=float("-inf"))
+        i = tl.load(part_idx_ptr + row * num_parts + p, mask=pmask, other=2147483647)
+        better = (v > best_v) | ((v == best_v) & (i < best_i))
+        best_i = tl.where(better, i, best_i)
+        best_v = tl.where(better, v, best_v)
+    pdl_launch_dependents(USE_PDL)
+    m = tl.max(best_v, 0)
+    tok = tl.min(tl.where(best_v == m, best_i, 2147483647), 0)
+    tl.store(out_ptr + row, tl.where(tok == 2147483647, 0, tok))
+
+
 # 11 passes of a 5-ary search (NT = 4 thresholds per pass) narrow the threshold interval by
 # 5^11 (~2^25.5). One program reads the whole row per pass, so the cost is a balance between
 # passes (memory latency) and NT compares per value (ALU): NT = 4 measured best on H100.
@@ -233,3 +263,7 @@ for _dt in ("fp32", "bf16", "fp16"):
                   "div16": ["logits_stride", "V", "chunk"]})
     SPECS.append({"name": f"sample_partial_{_dt}_anyv", "fn": sample_partial_kernel, "signature": _psig,
                   "constexprs": PARTIAL_CONSTEXPRS, "num_warps": 4, "num_stages": 2})
+SPECS.append({"name": "argmax_reduce", "fn": argmax_reduce_kernel,
+              "signature": {"part_val_ptr": "*fp32", "part_idx_ptr": "*i32", "num_parts": "i32", "out_ptr": "*i32",
+                            "BLOCK_P": "constexpr"},
+              "constexprs": {"BLOCK_P": 1024}, "num_warps": 4, "num_stages": 1, "pdl": True})

@@ -351,7 +351,17 @@ bool Engine::Impl::draw_on_device(const std::vector<Sequence*>& sampled) const {
   return on;
 }
 
+bool Engine::Impl::argmax_on_device(const std::vector<Sequence*>& sampled) const {
+  bool on = draw_on_device(sampled);
+  for (Sequence* s : sampled) on = on && (!s || s->params.greedy());
+  return on;
+}
+
 void Engine::Impl::launch_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled) {
+  if (dev_logits.dtype() == DType::I32) {  // greedy tokens the step drew already (argmax_only)
+    sampler.launch_ids(dev_logits.narrow(0, 0, int64_t(sampled.size())));
+    return;
+  }
   std::vector<RowSampling> rows;
   rows.reserve(sampled.size());
   for (Sequence* s : sampled) rows.push_back(s ? row_sampling(s->params, s->seed, s->num_generated()) : RowSampling{});
@@ -372,6 +382,7 @@ std::vector<uint64_t> ids_of(const std::vector<Sequence*>& seqs) {
 void Engine::Impl::host_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled,
                              std::vector<int32_t>& toks, std::vector<TokenLogprob>& lps) {
   const int64_t V = model->spec().vocab_size;
+  TRITIUM_CHECK(dev_logits.dtype() != DType::I32, "engine: a greedy step's tokens cannot be drawn on the host");
   toks.assign(sampled.size(), 0);
   lps.assign(sampled.size(), {});
   Tensor logits = logits_to_host_f32(dev_logits);
@@ -437,6 +448,7 @@ void Engine::Impl::take_tokens(const std::vector<Sequence*>& sampled, const std:
 
 void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<Sequence*>& sampled) {
   const double t_forward = now_s();
+  b.argmax_only = argmax_on_device(sampled);
   Tensor dev_logits = model->forward_device(b, kv);
   scheduler->after_step(out);
   {
@@ -510,6 +522,8 @@ void Engine::Impl::advance_in_flight() {
     if (same) {
       ForwardBatch nb = build_batch(plan, next_sampled, false);
       nb.device_token_ids = sampler.device_ids();
+      // asked before the tokens in flight are taken: that can only allow a device draw (min_tokens)
+      nb.argmax_only = argmax_on_device(next_sampled);
       next_logits = model->forward_device(nb, kv);
       next_tokens = nb.num_tokens();
       next = std::move(plan);

@@ -119,6 +119,8 @@ struct Engine::Impl {
   void host_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled, std::vector<int32_t>& toks,
                  std::vector<TokenLogprob>& lps);
   bool draw_on_device(const std::vector<Sequence*>& sampled) const;
+  // draw_on_device, every row greedy: the step may return the tokens (ForwardBatch::argmax_only)
+  bool argmax_on_device(const std::vector<Sequence*>& sampled) const;
   void launch_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled);
   void take_tokens(const std::vector<Sequence*>& sampled, const std::vector<uint64_t>& seq_ids,
                    const std::vector<int32_t>& toks, std::vector<TokenLogprob>* lps);

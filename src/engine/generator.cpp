@@ -19,8 +19,9 @@ Generator::Generator(Model& model, int64_t num_blocks, int64_t block_size)
     : model_(model), pool_(num_blocks, block_size), kv_(model.allocate_kv_cache(num_blocks, block_size)) {}
 
 Tensor Generator::step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits,
-                       const Tensor* device_ids) {
+                       const Tensor* device_ids, bool argmax_only) {
   ForwardBatch b;
+  b.argmax_only = argmax_only;
   size_t max_blocks = 0;
   for (size_t i = 0; i < seqs.size(); ++i) {
     Seq& s = *seqs[i];
@@ -154,7 +155,15 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
       for (size_t i : which) dev = dev && (done[i] || device_can_sample(params, int64_t(res[i].output_ids.size())));
       return dev;
     };
+    // Greedy rows drawn on the device: the step may return their tokens instead of logits
+    // (ForwardBatch::argmax_only). Asked before the tokens in flight are taken, which can only
+    // make a draw on the device possible, never impossible (min_tokens).
+    auto argmax_only = [&](const std::vector<size_t>& which) { return params.greedy() && device_draw(which); };
     auto launch_draw = [&](const std::vector<size_t>& which, const Tensor& lg) {
+      if (lg.dtype() == DType::I32) {  // the step drew them already
+        sampler_.launch_ids(lg);
+        return;
+      }
       std::vector<RowSampling> rs;
       for (size_t i : which)
         rs.push_back(row_sampling(params, params.seed.value_or(0) + i, int64_t(res[i].output_ids.size())));
@@ -182,7 +191,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
             act.push_back(&seqs[i]);
           }
           const Tensor ids_dev = sampler_.device_ids();
-          lg = step(act, std::vector<int64_t>(act.size(), 1), false, &ids_dev);
+          lg = step(act, std::vector<int64_t>(act.size(), 1), false, &ids_dev, argmax_only(rows));
           ++pipelined_steps_;
         }
         std::vector<int32_t> ids = sampler_.wait();
@@ -205,6 +214,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
           continue;
         }
         in_flight = false;
+        TRITIUM_CHECK(lg.dtype() != DType::I32, "generate: a greedy step's tokens cannot be drawn on the host");
         Tensor h = logits_to_host_f32(lg);
         std::vector<size_t> picked;
         for (size_t k = 0; k < rows.size(); ++k)
@@ -226,7 +236,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<std::vector<
         }
       if (active.empty()) break;
       t_prev = now_s();
-      Tensor lg = step(active, std::vector<int64_t>(active.size(), 1), false);
+      Tensor lg = step(active, std::vector<int64_t>(active.size(), 1), false, nullptr, argmax_only(which));
       if (device_draw(which)) {
         rows = which;
         launch_draw(rows, lg);

@@ -57,8 +57,10 @@ class Generator {
   // token of each (or of every new token when all_logits).
   // The logits are on the model's device (possibly its workspace: read them before the next step).
   // device_ids: the step's token ids on the device (one per sequence), read in stream order.
+  // argmax_only: every sequence draws greedily on the device; the step may then return their
+  // tokens (I32 [seqs]) instead of logits (ForwardBatch::argmax_only).
   Tensor step(std::vector<Seq*>& seqs, const std::vector<int64_t>& n, bool all_logits,
-              const Tensor* device_ids = nullptr);
+              const Tensor* device_ids = nullptr, bool argmax_only = false);
 
   Model& model_;
   BlockPool pool_;

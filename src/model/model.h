@@ -35,6 +35,11 @@ struct ForwardBatch {
   // order, so a step can be enqueued before the ids the previous one draws are known on the
   // host); token_ids then only gives T.
   Tensor device_token_ids;
+  // Every wanted row is drawn greedily: forward_device may return their greedy token ids ([R]
+  // I32 on the device, argmax of the logits, lowest id on ties) instead of the logits, which it
+  // then never writes (ops::linear_argmax, where the backend has it). Callers tell the two
+  // apart by the dtype of what comes back.
+  bool argmax_only = false;
   int64_t num_tokens() const { return int64_t(token_ids.size()); }
   int64_t num_seqs() const { return int64_t(seq_lens.size()); }
   int64_t max_query_len() const;
@@ -71,7 +76,8 @@ class Model {
 
   KVCache allocate_kv_cache(int64_t num_blocks, int64_t block_size) const;
   // Runs the batch; returns logits [logits_indices.size(), vocab] in the compute dtype on the
-  // model's device. They may live in a workspace: valid until the next forward.
+  // model's device (or, with batch.argmax_only, maybe the greedy ids [logits_indices.size()]
+  // I32). They may live in a workspace: valid until the next forward.
   Tensor forward_device(const ForwardBatch& batch, KVCache& kv);
   // The same, as F32 logits on the host (a copy the caller owns).
   Tensor forward(const ForwardBatch& batch, KVCache& kv);
@@ -86,6 +92,8 @@ class Model {
   int64_t decode_graph_max_batch() const;  // the largest bucket (0: off)
   size_t num_decode_graphs() const;
   int64_t num_graph_captures() const;
+  // Steps that returned greedy token ids instead of logits (ForwardBatch::argmax_only).
+  int64_t num_argmax_steps() const { return argmax_steps_; }
   int64_t num_graph_steps() const;  // forward passes that took the bucketed decode path
   // Seconds a replay of the last replayed decode graph takes on the device when n replays run
   // back to back (no host work between them); 0 without one. Rewrites that step's K/V slots
@@ -110,7 +118,7 @@ class Model {
   static void pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, int32_t* host);
   StepMeta upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst);
   Tensor run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tensor& cos_sin, KVCache& kv, Workspace* ws,
-                    bool all_rows);
+                    bool all_rows, bool argmax);
 
   ModelSpec spec_;
   Device device_;
@@ -121,6 +129,7 @@ class Model {
   Tensor rope_table_;  // [max positions, rotary_dim] F32 on the device
   ops::StagingBuffer staging_;  // the step metadata is uploaded from here
   std::unique_ptr<DecodeGraphs> graphs_;
+  int64_t argmax_steps_ = 0;
 };
 
 // A host F32 copy of logits from forward_device (which may be a view of the model's workspace).

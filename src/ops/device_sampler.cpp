@@ -43,11 +43,7 @@ void DeviceSampler::launch(const Tensor& logits, std::span<const RowSampling> ro
   // temperature, top_p, min_p (f32), top_k, steps, out ids (i32), [Rp] each.
   const int64_t Rp = (R + 3) / 4 * 4;
   const int64_t bytes = 8 * Rp + 6 * 4 * Rp;
-  if (R > capacity_ || !device_.defined() || device_.device() != dev) {
-    capacity_ = std::max<int64_t>(Rp, 64);
-    device_ = Tensor::empty({8 * capacity_ + 6 * 4 * capacity_}, DType::U8, dev);
-    host_ids_ = ops::staging_tensor({capacity_}, DType::I32, dev);
-  }
+  reserve(dev, R);
   char* h = static_cast<char*>(staging_.host(dev, size_t(bytes)));
   auto* seeds = reinterpret_cast<int64_t*>(h);
   auto* temp = reinterpret_cast<float*>(h + 8 * Rp);
@@ -80,6 +76,33 @@ void DeviceSampler::launch(const Tensor& logits, std::span<const RowSampling> ro
   Tensor back = host_ids_.narrow(0, 0, R);
   ops::download_async(back, ids_);
   copied_.record(dev);
+  launched_ = true;
+}
+
+void DeviceSampler::reserve(Device dev, int64_t rows) {
+  const int64_t Rp = (rows + 3) / 4 * 4;
+  if (rows > capacity_ || !device_.defined() || device_.device() != dev) {
+    capacity_ = std::max<int64_t>(Rp, 64);
+    device_ = Tensor::empty({8 * capacity_ + 6 * 4 * capacity_}, DType::U8, dev);
+    host_ids_ = ops::staging_tensor({capacity_}, DType::I32, dev);
+  }
+}
+
+void DeviceSampler::launch_ids(const Tensor& ids) {
+  TRITIUM_CHECK(ids.dim() == 1 && ids.dtype() == DType::I32 && ids.is_contiguous(), "DeviceSampler: token ids ",
+                ids.str(), " should be contiguous I32 [R]");
+  const Device dev = ids.device();
+  copied_.wait();  // host_ids_ is about to be written again
+  launched_ = false;
+  ids_ = ids;
+  if (ids.numel() > 0) {
+    reserve(dev, ids.numel());
+    Tensor back = host_ids_.narrow(0, 0, ids.numel());
+    ops::download_async(back, ids_);
+    copied_.record(dev);
+  } else {
+    ids_ = Tensor();
+  }
   launched_ = true;
 }
 

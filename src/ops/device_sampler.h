@@ -36,6 +36,10 @@ class DeviceSampler {
   // of the ids to the host, wait() returns them. A launch drops the ids of an earlier one
   // that was not waited for.
   void launch(const Tensor& logits, std::span<const RowSampling> rows);
+  // The same for tokens drawn already on the device (ids [R] I32, e.g. the greedy tokens of a
+  // step with ForwardBatch::argmax_only): only their copy back is enqueued. ids must stay
+  // unchanged until work enqueued after this launch (stream-ordered) overwrites them.
+  void launch_ids(const Tensor& ids);
   const Tensor& device_ids() const { return ids_; }  // [R] I32 of the last launch, stream-ordered
   std::vector<int32_t> wait();
 
@@ -46,6 +50,7 @@ class DeviceSampler {
   Tensor ids_;                  // the ids section of device_, [R]
   Tensor host_ids_;             // page-locked, [capacity_] I32: where the ids come back
   ops::Fence copied_;           // recorded after the ids' copy back
+  void reserve(Device dev, int64_t rows);
   bool launched_ = false;
 };
 

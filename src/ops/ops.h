@@ -57,6 +57,10 @@ struct OpTable {
                          Tensor& k_cache, Tensor& v_cache, const Tensor& block_tables, const Tensor& cu_seqlens_q,
                          const Tensor& seq_lens, int64_t max_query_len, const RopeArgs& rope,
                          const AttentionArgs& args, Tensor& out);
+  // Greedy decoding's lm_head: out_ids I32 [M] = argmax over n of (x @ w^T)[m, n] as the linear
+  // would store it in x's dtype, lowest id on ties; the logits need not be written anywhere.
+  // Optional (has_linear_argmax).
+  void (*linear_argmax)(const Tensor& x, const Tensor& w, Tensor& out_ids);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -94,6 +98,13 @@ inline void linear_silu_mul(const Tensor& x, const Tensor& w_gate_up, Tensor& ou
   if (t.linear_silu_mul) return t.linear_silu_mul(x, w_gate_up, out, scratch);
   t.linear(x, w_gate_up, nullptr, scratch);
   t.silu_and_mul(scratch, out);
+}
+// out_ids I32 [M]: each row's greedy token, argmax of linear(x, w) (see OpTable::linear_argmax).
+inline bool has_linear_argmax(Device device) { return op_table(device).linear_argmax != nullptr; }
+inline void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids) {
+  const OpTable& t = op_table(x.device());
+  TRITIUM_CHECK(t.linear_argmax, "linear_argmax: not available on ", x.device().str());
+  t.linear_argmax(x, w, out_ids);
 }
 // gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
 inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }

@@ -103,4 +103,8 @@ void synchronize(Device dev) {
   if (const RuntimeTable* rt = runtime_for(dev)) rt->synchronize(dev);
 }
 
+void set_dependent_launch(Device dev, bool on) {
+  if (const RuntimeTable* rt = runtime_for(dev); rt && rt->set_dependent_launch) rt->set_dependent_launch(dev, on);
+}
+
 }  // namespace tritium::ops

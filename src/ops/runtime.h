@@ -42,6 +42,9 @@ struct RuntimeTable {
   void (*fence_record)(void* fence, Device dev);
   void (*fence_wait)(void* fence);
   void (*synchronize)(Device dev);  // waits for the device's current stream
+  // Whether kernels built for programmatic dependent launch are launched with it from now on
+  // (null: the backend has no such launches).
+  void (*set_dependent_launch)(Device dev, bool on);
 };
 
 void register_runtime(DeviceType type, const RuntimeTable* table);
@@ -75,6 +78,9 @@ class Fence {
 };
 
 void synchronize(Device dev);
+// Programmatic dependent launch on or off for the kernels enqueued (or captured) from now on;
+// a no-op where the backend has none.
+void set_dependent_launch(Device dev, bool on);
 
 // Page-locked host buffers reused for uploads to one device, two in turn, so that the host
 // can fill the next while the device has yet to copy the last (a step enqueued before the

@@ -73,6 +73,7 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
               same, hs.size(), (long long)e.impl().model->num_graph_steps(), e.impl().model->num_decode_graphs());
   EXPECT_GE(same, int(hs.size()) - 3);
   EXPECT_GT(e.impl().model->num_decode_graphs(), 0u);
+  EXPECT_GT(e.impl().model->num_argmax_steps(), 0) << "greedy steps should draw their tokens in the lm_head";
   for (int i = 0; i < 200 && (e.metrics().running || e.metrics().waiting); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(e.metrics().kv_blocks_free, e.metrics().kv_blocks_total) << "blocks leaked";

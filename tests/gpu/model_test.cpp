@@ -102,6 +102,8 @@ TEST_P(GpuGolden, GreedyContinuationMatchesOrDivergesAtANearTie) {
     sp.ignore_eos = true;
     auto r = gen.generate({g.prompt}, sp)[0];
     ASSERT_EQ(r.output_ids.size(), g.gen.size());
+    // greedy on the device: the lm_head drew each token (no logits written)
+    EXPECT_GE(model->num_argmax_steps(), int64_t(g.gen.size()) - 1);
     size_t i = 0;
     while (i < g.gen.size() && r.output_ids[i] == g.gen[i]) ++i;
     if (i == g.gen.size()) {

@@ -305,6 +305,49 @@ TEST_F(CudaOps, LinearSiluMulMatchesLinearThenSiluAndMul) {
   EXPECT_TRUE(profile_has(rep, "silu_and_mul")) << "M > 256 should take linear + silu_and_mul:\n" << rep;
 }
 
+// Greedy lm_head (gemv_argmax + argmax_reduce): each row's argmax of the logits as the linear
+// stores them, lowest id on ties. Small integer inputs keep every logit exact in bf16 / fp16
+// (|x @ w^T| <= 128), so the answer is the CPU's first maximum whatever the tile and order of
+// accumulation, and ties are common; N not a multiple of the tile width leaves a partial tile.
+TEST_F(CudaOps, LinearArgmaxIsTheFirstMaximumOfTheLogits) {
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  const int64_t K = 64;
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (int64_t M : {1, 5, 40, 64, 100, 200, 300}) {
+      for (int64_t N : {1000, 20011}) {
+        SCOPED_TRACE(::testing::Message() << dtype_label(dt) << " M " << M << " N " << N);
+        std::vector<float> x(size_t(M * K)), w(size_t(N * K));
+        for (auto& v : x) v = float(rand_int(-2, 2));
+        for (auto& v : w) v = float(rand_int(-1, 1));
+        std::vector<int32_t> init(size_t(M), -1);
+        Tensor ids = device_i32(init, {M});
+        ops::linear_argmax(device_as(x, {M, K}, dt), device_as(w, {N, K}, dt), ids);
+        Tensor got = ids.to(Device::cpu());
+        int wrong = 0, tied = 0;
+        for (int64_t m = 0; m < M; ++m) {
+          int32_t first = 0, at_max = 0;
+          float best = -1e30f;
+          for (int64_t n = 0; n < N; ++n) {
+            float v = 0;
+            for (int64_t k = 0; k < K; ++k) v += x[size_t(m * K + k)] * w[size_t(n * K + k)];
+            at_max = v > best ? 1 : at_max + (v == best);
+            if (v > best) best = v, first = int32_t(n);
+          }
+          wrong += got.data<int32_t>()[m] != first;
+          tied += at_max > 1;
+        }
+        EXPECT_EQ(wrong, 0);
+        if (M >= 40) EXPECT_GT(tied, 0) << "no row's maximum was tied";
+      }
+    }
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_TRUE(profile_has(rep, "gemv_argmax")) << rep;
+  EXPECT_TRUE(profile_has(rep, "argmax_reduce")) << rep;
+}
+
 TEST_F(CudaOps, GpusWithLessSharedMemoryTakeTilesThatFit) {
   // As an sm86 / sm89 / sm120 GPU sees the pack (99 KB of shared memory a block): the skinny
   // GEMM tiles tuned on the H100 that need more are left out of the catalog, and the linears

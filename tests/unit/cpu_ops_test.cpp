@@ -37,6 +37,34 @@ TEST(CpuOps, LinearAllWeightDtypesAndStridedOut) {
   }
 }
 
+// Greedy lm_head: each row's argmax of x @ w^T, the lowest id on ties. Small integers make
+// every logit exact and ties common.
+TEST(CpuOps, LinearArgmaxIsTheFirstMaximum) {
+  ASSERT_TRUE(ops::has_linear_argmax(Device::cpu()));
+  for (int64_t M : {1, 7}) {
+    const int64_t N = 300, K = 16;
+    Tensor x = Tensor::empty({M, K}, DType::F32), w = Tensor::empty({N, K}, DType::F32);
+    for (int64_t i = 0; i < M * K; ++i) x.data<float>()[i] = float(int64_t(i * 7919 % 5) - 2);
+    for (int64_t i = 0; i < N * K; ++i) w.data<float>()[i] = float(int64_t(i * 104729 % 3) - 1);
+    Tensor ids = Tensor::empty({M}, DType::I32);
+    for (int64_t m = 0; m < M; ++m) ids.data<int32_t>()[m] = -1;
+    ops::linear_argmax(x, w, ids);
+    int tied_rows = 0;
+    for (int64_t m = 0; m < M; ++m) {
+      double best = -1e30;
+      int32_t first = -1, at_max = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        double v = naive_dot(x, m, w, n);
+        at_max = v > best ? 1 : at_max + (v == best);
+        if (v > best) best = v, first = int32_t(n);
+      }
+      EXPECT_EQ(ids.data<int32_t>()[m], first) << "row " << m;
+      tied_rows += at_max > 1;
+    }
+    EXPECT_GT(tied_rows, 0) << "some row's maximum should be tied";
+  }
+}
+
 TEST(CpuOps, RmsNormAndResidual) {
   Tensor x = test::random_tensor({5, 48}, 1), w = test::random_tensor({48}, 2);
   Tensor res = test::random_tensor({5, 48}, 3), res0 = res.contiguous();

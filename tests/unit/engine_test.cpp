@@ -172,6 +172,8 @@ TEST(Engine, PaddedDecodeAndDeviceSamplingMatchAlone) {
   auto m = e.metrics();
   EXPECT_EQ(m.kv_blocks_free, m.kv_blocks_total) << "blocks leaked";
   EXPECT_GT(e.impl().model->num_graph_steps(), 10);
+  // greedy rows drawn on the device: the steps returned their tokens (ops::linear_argmax)
+  EXPECT_GT(e.impl().model->num_argmax_steps(), 10);
 }
 
 TEST(Engine, DeviceSamplerSeededAcrossBatches) {
@@ -358,6 +360,19 @@ TEST(Generator, PipelinedDecodeKeepsTokens) {
     EXPECT_GE(early, 2) << "the stop ids should end some sequences early";
     EXPECT_LT(early, int(prompts.size()));
     EXPECT_GT(steps, 10) << "no step was enqueued ahead";
+    if (sp.greedy()) {
+      // Greedy steps returned their tokens, drawn in the lm_head (no logits): the host
+      // sampler's argmax of the logits gives the same tokens.
+      Generator gen(*model, 256, 16);
+      gen.set_device_sampling(true);
+      const int64_t before = model->num_argmax_steps();
+      auto piped2 = gen.generate(prompts, sp);
+      EXPECT_GT(model->num_argmax_steps() - before, 10);
+      Generator host(*model, 256, 16);
+      host.set_device_sampling(false);
+      auto on_host = host.generate(prompts, sp);
+      for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(piped2[i].output_ids, on_host[i].output_ids) << i;
+    }
     // And each prompt alone (pipelined) draws what it draws in the batch.
     for (size_t i = 0; i < prompts.size(); i += 5) {
       Generator gen(*model, 64, 16);

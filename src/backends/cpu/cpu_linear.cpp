@@ -190,4 +190,18 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   }
 }
 
+void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids) {
+  TRITIUM_CHECK(out_ids.dtype() == DType::I32 && out_ids.is_contiguous() && out_ids.numel() == x.size(0),
+                "linear_argmax (cpu): out_ids ", out_ids.str(), " should be contiguous I32 [", x.size(0), "]");
+  const int64_t M = x.size(0), N = w.size(0);
+  TRITIUM_CHECK(N > 0, "linear_argmax (cpu): empty weight");
+  Tensor logits = Tensor::empty({M, N}, DType::F32);
+  linear(x, w, nullptr, logits);
+  int32_t* ids = out_ids.data<int32_t>();
+  for (int64_t m = 0; m < M; ++m) {
+    const float* row = logits.data<float>() + m * N;
+    ids[m] = int32_t(std::max_element(row, row + N) - row);  // the first maximum: the lowest id on ties
+  }
+}
+
 }  // namespace tritium::cpu

@@ -10,6 +10,7 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out);
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
 void add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out);
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
+void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids);  // greedy lm_head (ops.h)
 void silu_and_mul(const Tensor& gate_up, Tensor& out);
 void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
                    Tensor& k_cache, Tensor& v_cache, const ops::RopeArgs& args);

@@ -190,11 +190,17 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   const Catalog& cat = Catalog::for_device(dev.index);
   const DType dt = qkv.dtype();
   const int64_t block_size = k_cache.size(1);
-  const Variant* fused = nullptr;
+  // The pack's fused variant for this shape, and (head_dim 64) its 3-stage build, which runs
+  // when one partition per (sequence, kv head) leaves every program resident at once (H100,
+  // llama-1b batch 64: 1.776 -> 1.765 ms a step; 2 stages were faster at batch 256, at batch 1
+  // (many partitions) and at head_dim 128). TRITIUM_DECODE_ATTN_STAGES=2 keeps 2 (for measuring).
+  const Variant *fused = nullptr, *fused3 = nullptr;
   for (const Variant* v : cat.find("decode_rope_attention_kernel", "qkv_ptr", dt))
     if (v->cx("HEAD_DIM") == hd && v->cx("ROT_DIM") == rope.rotary_dim && v->cx("IS_NEOX") == (rope.neox ? 1 : 0) &&
-        v->cx("KV_BLOCK_SIZE") == block_size && nh / nkv <= v->cx("BLOCK_G"))
-      fused = v;
+        v->cx("KV_BLOCK_SIZE") == block_size && nh / nkv <= v->cx("BLOCK_G")) {
+      const bool s3 = v->name.size() > 3 && v->name.compare(v->name.size() - 3, 3, "_s3") == 0;
+      (s3 ? fused3 : fused) = v;
+    }
   const Variant* red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
   if (!fused || !red) return composed();
 
@@ -223,6 +229,11 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
 
   const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size);
+  static const bool two_only = [] {
+    const char* e = std::getenv("TRITIUM_DECODE_ATTN_STAGES");
+    return e && std::string(e) == "2";
+  }();
+  if (fused3 && !two_only && sp.parts == 1 && S * nkv <= 4 * int64_t(cat.sm_count())) fused = fused3;
   DecodePartials pa(S, nh, sp.parts, hd, dev);
   launch(dev, *fused, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
          {qkv, cs_index, cos_sin, slot_mapping, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out,

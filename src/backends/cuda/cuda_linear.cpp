@@ -1,6 +1,7 @@
 // CUDA linear: out[M, N] = x[M, K] @ W[N, K]^T (+ bias[N]), fp32 accumulate; and the two
 // decode fusions built on it: linear + residual add + RMSNorm (o_proj, down_proj) and the gated
-// MLP's gate|up linear with SiLU-and-mul in its epilogue.
+// MLP's gate|up linear with SiLU-and-mul in its epilogue; and greedy decoding's lm_head, which
+// keeps only each row's argmax (gemv_argmax_kernel + argmax_reduce_kernel).
 //
 // Dispatch (from kernels/bench/tune_skinny_gemm.py on the H100, docs/KERNELS.md):
 //   M <= 256    skinny GEMM (gemv_splitk_kernel): row tiles of BLOCK_M (16, 32, 64 up to M = 128,
@@ -347,6 +348,41 @@ void linear_silu_mul(const Tensor& x, const Tensor& w, Tensor& out, Tensor& scra
                 describe(scratch), " should be [", M, ", ", 2 * I, "]");
   linear(x, w, nullptr, scratch);
   silu_and_mul(scratch, out);
+}
+
+void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids) {
+  const char* op = "linear_argmax";
+  const Device dev = x.device();
+  check_act(x, dev, op, "x");
+  check_device(w, dev, op, "weight");
+  check_same_dtype(w, x, op, "weight");
+  TRITIUM_CHECK(x.dim() == 2 && w.dim() == 2 && w.stride(1) == 1 && w.size(1) == x.size(1), op,
+                " (cuda): expects x [M, K] and a weight [N, K] with a contiguous last dim; got ", describe(x), ", ",
+                describe(w));
+  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
+  check_i32(out_ids, dev, M, op, "out_ids");
+  TRITIUM_CHECK(N > 0, op, " (cuda): empty weight");
+  TRITIUM_CHECK(K % 16 == 0, op, " (cuda): K = ", K, " is not a multiple of 16 (docs/KERNELS.md)");
+  if (M == 0) return;
+  const Catalog& cat = Catalog::for_device(dev.index);
+  // the wide tile the plain linear takes for an lm_head-sized output at this M
+  const int64_t bm = block_m_for(M);
+  const Tile t = bm == 16 ? Tile{16, 64, 256, 4, 4}
+               : bm == 32 ? Tile{32, 64, 128, 4, 3}
+               : bm == 64 ? Tile{64, 64, 128, 4, 3}
+                          : Tile{128, 256, 64, 8, 4};
+  GemvChoice g = pick_tile(cat, "gemv_argmax_kernel", x.dtype(), M, t);
+  TRITIUM_CHECK(g.v, op, " (cuda): the kernel pack ", cat.origin(), " has no gemv_argmax kernel for ",
+                triton_type(x.dtype()));
+  auto reds = cat.find("argmax_reduce_kernel", "out_ptr", DType::I32);
+  TRITIUM_CHECK(!reds.empty(), op, " (cuda): the kernel pack ", cat.origin(), " has no argmax_reduce kernel");
+  const int64_t parts = cdiv(N, g.bn);
+  Tensor part_val = Tensor::empty({M, parts}, DType::F32, dev), part_idx = Tensor::empty({M, parts}, DType::I32, dev);
+  launch(dev, *g.v, {grid_dim(cdiv(M, g.bm), op), grid_dim(parts, op)},
+         {x, w, part_val, part_idx, to_i32(M, op, "M"), to_i32(N, op, "N"), to_i32(K, op, "K"),
+          to_i32(x.stride(0), op, "x row stride"), to_i32(w.stride(0), op, "weight row stride")},
+         op);
+  launch(dev, *reds.front(), {grid_dim(M, op)}, {part_val, part_idx, to_i32(parts, op, "tiles"), out_ids}, op);
 }
 
 }  // namespace tritium::cuda

@@ -42,6 +42,7 @@ void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
 void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual, const Tensor& norm_w,
                          float eps, Tensor& out, Tensor& scratch);
 void linear_silu_mul(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch);
+void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids);
 // Decode batches (one query token per sequence): one kernel (decode_rope_attention_kernel);
 // anything else, or no such kernel in the pack: rope_write_kv then attention.
 void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,

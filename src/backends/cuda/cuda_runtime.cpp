@@ -7,6 +7,7 @@
 #include "backends/cuda/driver_api.h"
 #include "backends/cuda/graph.h"
 #include "backends/cuda/kernel_profile.h"
+#include "backends/cuda/kernel_runner.h"
 #include "backends/cuda/stream.h"
 #include "ops/runtime.h"
 
@@ -92,6 +93,8 @@ void fence_wait(void* f) {
   cf->event.synchronize();
 }
 
+void set_dependent_launch(Device dev, bool on) { KernelRunner::for_device(dev.index).set_dependent_launch(on); }
+
 void sync(Device dev) {
   make_current(dev.index);
   TRITIUM_CU(cuStreamSynchronize, to_cu(current_stream(dev.index)));
@@ -101,7 +104,8 @@ void sync(Device dev) {
 
 void register_runtime() {
   static const ops::RuntimeTable t = {&make_graphs, &host_alloc,  &host_free,  &upload_async, &download_async,
-                                          &fence_create, &fence_destroy, &fence_record, &fence_wait, &sync};
+                                          &fence_create, &fence_destroy, &fence_record, &fence_wait, &sync,
+                                          &set_dependent_launch};
   ops::register_runtime(DeviceType::CUDA, &t);
 }
 

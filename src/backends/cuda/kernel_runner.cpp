@@ -1,5 +1,6 @@
 #include "backends/cuda/kernel_runner.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -253,13 +254,21 @@ void KernelRunner::launch(std::string_view name, Grid grid, StreamHandle stream,
 
   CUresult r;
   const char* call;
-  if (e.num_ctas != 1 || e.launch_pdl || e.launch_cooperative_grid) {
+  // Kernels built for programmatic dependent launch (kernels/triton/_pdl.py) are launched with
+  // it; TRITIUM_PDL=0 launches them plainly (their griddepcontrol.wait then returns at once),
+  // for measuring.
+  static const bool pdl_off = [] {
+    const char* v = std::getenv("TRITIUM_PDL");
+    return v && std::string(v) == "0";
+  }();
+  const bool pdl = e.launch_pdl && !pdl_off && pdl_on_.load(std::memory_order_relaxed);
+  if (e.num_ctas != 1 || pdl || e.launch_cooperative_grid) {
     TRITIUM_CHECK(api().cuLaunchKernelEx, "kernel '", e.name,
                   "' needs cuLaunchKernelEx (clusters / PDL), which this NVIDIA driver lacks: update the driver");
     CUlaunchAttribute attrs[4];
     std::memset(attrs, 0, sizeof attrs);
     unsigned na = 0;
-    if (e.launch_pdl) {
+    if (pdl) {
       attrs[na].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
       attrs[na].value.programmaticStreamSerializationAllowed = 1;
       ++na;

@@ -8,6 +8,7 @@
 // trailing parameters of Triton >= 3.3 (global and profile scratch pointers) are appended,
 // with global scratch allocated per launch when the kernel needs it (size x programs).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -94,6 +95,10 @@ class KernelRunner {
     launch(name, grid, stream, std::span<const KernelArg>(args.begin(), args.size()));
   }
 
+  // Kernels built for programmatic dependent launch (the manifest's launch_pdl) are launched
+  // with it while this is on (the default); off, they are launched plainly.
+  void set_dependent_launch(bool on) { pdl_on_.store(on, std::memory_order_relaxed); }
+
   // Loads modules ahead of time (before a graph capture, or to fail early).
   void preload(std::string_view name);
   void preload_all();  // every kernel that has a cubin for this device
@@ -110,6 +115,7 @@ class KernelRunner {
   int device_;
   int cc_major_ = 0, cc_minor_ = 0;
   int max_shared_optin_ = 0;
+  std::atomic<bool> pdl_on_{true};
   std::shared_ptr<const KernelPack> pack_;
   std::mutex mu_;
   std::unordered_map<std::string, std::unique_ptr<Loaded>, NameHash, std::equal_to<>> loaded_;
