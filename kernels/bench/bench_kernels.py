@@ -302,7 +302,7 @@ def bench_prefill(cfg, T):
 
     def run():
         launch(name, grid, q, kc, vc, out, bt, cu, seq_lens, scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv,
-               nh // nkv, 0)
+               nh // nkv, 0, 0)
     run()
     k = gather_kv(kc, bt, 1, T)
     v = gather_kv(vc, bt, 1, T)

@@ -62,11 +62,36 @@ def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens):
     grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens))
     attention.prefill_attention_kernel[grid](
         make(q, DT), make(kc, DT), make(vc, DT), out, make(bt, "i32"), make(cu, "i32"), make(seq_lens, "i32"),
-        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window,
+        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, 0,
         **attention.prefill_constexprs(hd, bs, BM, BN))
     ref = np.concatenate([_ref_seq(q[cu[s]:cu[s + 1]], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
                           for s in range(len(q_lens))])
     assert rel_err(out.numpy(), ref) <= TOL
+
+
+def test_prefill_from_first_seq():
+    """first_seq = 2: the grid covers sequences 2.. only; the rows of 0 and 1 stay untouched."""
+    nh, nkv, hd, bs = 8, 2, 64, 16
+    q_lens, ctx_lens = [1, 1, 20, 9], [30, 5, 7, 16]
+    rng = np.random.default_rng(7)
+    seq_lens = [a + b for a, b in zip(q_lens, ctx_lens)]
+    kc, vc, bt = _setup(rng, q_lens, seq_lens, nkv, hd, bs)
+    T = sum(q_lens)
+    cu = np.concatenate([[0], np.cumsum(q_lens)])
+    q = rounded(rng.standard_normal((T, nh, hd)), DT)
+    out = poisoned((T, nh, hd), DT)
+    scale = hd ** -0.5
+    BM, BN = 16, 16
+    grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens) - 2)
+    attention.prefill_attention_kernel[grid](
+        make(q, DT), make(kc, DT), make(vc, DT), out, make(bt, "i32"), make(cu, "i32"), make(seq_lens, "i32"),
+        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, 0, 2,
+        **attention.prefill_constexprs(hd, bs, BM, BN))
+    got = out.numpy()
+    assert np.isnan(got[:2]).all()  # still the poison: not written
+    ref = np.concatenate([_ref_seq(q[cu[s]:cu[s + 1]], kc, vc, bt[s], seq_lens[s], scale, 0, nh // nkv)
+                          for s in (2, 3)])
+    assert rel_err(got[2:], ref) <= TOL
 
 
 @pytest.mark.parametrize("nh,nkv,hd,bs,window,seq_lens,psize", [

@@ -9,7 +9,9 @@ prefill_attention_kernel   flash-attention forward (tiled, online softmax in bas
                            Queries of sequence s are rows cu_seqlens_q[s]..cu_seqlens_q[s+1]
                            of q and are the LAST q_len positions of the sequence
                            (ctx = seq_lens[s] - q_len earlier tokens are already cached),
-                           so chunked prefill over earlier context works.
+                           so chunked prefill over earlier context works. Program z of
+                           the grid's third axis handles sequence first_seq + z, so a mixed
+                           batch can give its leading one-query sequences to the decode kernel.
 decode_attention_partial_kernel + decode_attention_reduce_kernel
                            split-K flash decoding: one query token per sequence; the context
                            is cut into partitions of partition_size tokens, one program per
@@ -65,13 +67,13 @@ def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_sca
 @triton.jit
 def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tables_ptr, cu_seqlens_q_ptr,
                              seq_lens_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h, bt_stride,
-                             num_kv_heads, q_per_kv, window,
+                             num_kv_heads, q_per_kv, window, first_seq,
                              HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    # grid = (cdiv(max_q_len, BLOCK_M), num_q_heads, num_seqs)
+    # grid = (cdiv(max_q_len, BLOCK_M), num_q_heads, num_seqs - first_seq)
     pid_m = tl.program_id(0)
     head = tl.program_id(1)
-    seq = tl.program_id(2)
+    seq = tl.program_id(2) + first_seq
     q_start = tl.load(cu_seqlens_q_ptr + seq)
     q_len = tl.load(cu_seqlens_q_ptr + seq + 1) - q_start
     if pid_m * BLOCK_M >= q_len:
@@ -357,7 +359,7 @@ def reduce_constexprs(head_dim, block_p=16):
 
 _PREFILL_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "out_ptr", "block_tables_ptr", "cu_seqlens_q_ptr",
                 "seq_lens_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
-                "num_kv_heads", "q_per_kv", "window"]
+                "num_kv_heads", "q_per_kv", "window", "first_seq"]
 _DECODE_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr",
                "part_ml_ptr", "out_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
                "num_kv_heads", "q_per_kv", "window", "partition_size"]

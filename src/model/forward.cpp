@@ -208,8 +208,8 @@ Model::StepMeta Model::upload_meta(const ForwardBatch& b, const MetaLayout& L, b
   return m;
 }
 
-Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tensor& cos_sin, KVCache& kv,
-                         Workspace* ws, bool all_rows, bool argmax) {
+Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t decode_seqs, const Tensor& cos_sin,
+                         KVCache& kv, Workspace* ws, bool all_rows, bool argmax) {
   const ModelSpec& s = spec_;
   const Device dev = device_;
   const DType act = compute_dtype_;
@@ -236,7 +236,7 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tens
       ops::rms_norm(q3, L.q_norm, eps, q3);
       ops::rms_norm(k3, L.k_norm, eps, k3);
     }
-    ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)]};
+    ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)], decode_seqs};
     ops::rope_attention(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens,
                         max_q, ra, aa, attn);
     // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
@@ -337,7 +337,7 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
     if (!in.defined()) in = Tensor::empty({L.total}, DType::I32, dev);
     StepMeta m = upload_meta(b, L, false, &in);
     take_device_ids(b, m.ids);
-    auto body = [&, m] { run_layers(m, B, 1, rope_table_, kv, &g.ws, true, argmax); };
+    auto body = [&, m] { run_layers(m, B, 1, B, rope_table_, kv, &g.ws, true, argmax); };
     ops::set_dependent_launch(dev, B <= kDependentLaunchMaxTokens);  // captured with the graph
     ++g.steps;
     if (!g.graphs) {
@@ -371,7 +371,10 @@ Tensor Model::forward_device(const ForwardBatch& b, KVCache& kv) {
   StepMeta m = upload_meta(b, L, need_rows, nullptr);
   take_device_ids(b, m.ids);
   ops::set_dependent_launch(dev, T <= kDependentLaunchMaxTokens);
-  return run_layers(m, T, max_q, cos_sin, kv, nullptr, all_rows, argmax);
+  // The leading decodes of a mixed batch (the scheduler puts running decodes first).
+  int64_t decodes = 0;
+  while (b.cu_seqlens_q[0] == 0 && decodes < S && b.cu_seqlens_q[size_t(decodes) + 1] - b.cu_seqlens_q[size_t(decodes)] == 1) ++decodes;
+  return run_layers(m, T, max_q, decodes, cos_sin, kv, nullptr, all_rows, argmax);
 }
 
 Tensor logits_to_host_f32(const Tensor& logits) {

@@ -117,8 +117,9 @@ class Model {
   Model();
   static void pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, int32_t* host);
   StepMeta upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst);
-  Tensor run_layers(const StepMeta& m, int64_t T, int64_t max_q, const Tensor& cos_sin, KVCache& kv, Workspace* ws,
-                    bool all_rows, bool argmax);
+  // decode_seqs: the leading sequences with one query token each (ops::AttentionArgs).
+  Tensor run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t decode_seqs, const Tensor& cos_sin,
+                    KVCache& kv, Workspace* ws, bool all_rows, bool argmax);
 
   ModelSpec spec_;
   Device device_;

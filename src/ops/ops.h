@@ -25,6 +25,10 @@ struct RopeArgs {
 struct AttentionArgs {
   float scale = 1.0f;
   int64_t sliding_window = 0;  // keys with pos > q_pos - window are visible; 0 = all
+  // The caller's promise that the first decode_seqs sequences have one query token each (rows
+  // 0..decode_seqs-1). A backend may give them a decode kernel in a mixed batch (CUDA does);
+  // the result is the same either way. 0: no promise.
+  int64_t decode_seqs = 0;
 };
 
 // Per-row sampling controls for ops::sample, on the logits' device, [R] each.

@@ -123,6 +123,7 @@ struct AttnCase {
   std::vector<SeqSpec> seqs;
   DType dt = DType::BF16;
   const char* what = "";
+  int64_t decode_seqs = 0;  // AttentionArgs::decode_seqs: the leading one-query sequences
 };
 
 void run_attention(const AttnCase& c) {
@@ -180,7 +181,7 @@ void run_attention(const AttnCase& c) {
   Tensor dq = dqkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
   Tensor hq = hqkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
 
-  ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), c.window};
+  ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), c.window, c.decode_seqs};
   Tensor out = poisoned({T, nh * hd}, c.dt);
   ops::attention(dq, dk, dv, device_i32(bt, {S, max_blocks}), device_i32(cu, {S + 1}), device_i32(lens, {S}), max_q,
                  aa, out);
@@ -221,6 +222,23 @@ TEST_F(CudaAttention, PrefillRaggedBatches) {
         run_attention({hd, bs, nh, nkv, window, {{17, 17}, {1, 9}, {40, 63}, {5, 100}}, DType::BF16, "ragged"});
       }
   }
+}
+
+// A mixed batch whose leading decodes go to the decode kernels (decode_seqs), the rest to
+// the prefill kernel from sequence decode_seqs on: every row written once, each right.
+TEST_F(CudaAttention, MixedBatchWithLeadingDecodes) {
+  for (auto [hd, bs] : attention_dims())
+    for (auto [nh, nkv] : kGqa)
+      for (int64_t window : {0, 24}) {
+        AttnCase c{hd, bs, nh, nkv, window, {{1, 9}, {1, 100}, {1, 333}, {17, 17}, {40, 63}, {1, 5}}, DType::BF16,
+                   "mixed, 3 leading decodes"};
+        c.decode_seqs = 3;
+        run_attention(c);
+        c.seqs = {{1, 1}, {1, 64}, {200, 300}};
+        c.decode_seqs = 2;
+        c.what = "mixed, 2 leading decodes, long chunk";
+        run_attention(c);
+      }
 }
 
 TEST_F(CudaAttention, PrefillLongChunks) {

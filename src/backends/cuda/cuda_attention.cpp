@@ -1,7 +1,12 @@
 // CUDA paged attention over the KV cache [num_blocks, block_size, nkv, hd].
 //
 //   max_query_len > 1 (prefill, chunked prefill over cached context, mixed batches):
-//       prefill_attention_kernel, grid (cdiv(max_query_len, BLOCK_M), nh, S).
+//       prefill_attention_kernel, grid (cdiv(max_query_len, BLOCK_M), nh, S). When the caller
+//       says the first D sequences are decodes (AttentionArgs::decode_seqs), those go to the
+//       decode kernels below and the prefill grid covers sequences D.. only (first_seq = D):
+//       the prefill kernel would give each decode row a 64-row tile per query head and read
+//       its K/V once per query head (H100, llama-8b serving with about 128 decodes in each
+//       2048-token step: 400 us a layer against 65 us without the decodes).
 //   max_query_len == 1 and one query per sequence (decode): split-K flash decoding,
 //       decode_attention_partial_kernel over (S, nkv, P) then decode_attention_reduce_kernel
 //       over (S, nh). The partials live in F32 workspaces from the caching allocator. P aims at
@@ -139,17 +144,21 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   const int32_t window = to_i32(std::max<int64_t>(0, args.sliding_window), kOp, "sliding_window");
   const int32_t q_per_kv = to_i32(nh / nkv, kOp, "q_per_kv");
 
+  // Sequences [0, D) go to the decode kernels: all of them in a decode batch, the leading
+  // decodes the caller names in a mixed one.
+  const int64_t D = max_query_len == 1 && T == S ? S : std::clamp<int64_t>(args.decode_seqs, 0, std::min(S, T));
   const Variant* part = nullptr;
   const Variant* red = nullptr;
-  if (max_query_len == 1 && T == S) {
+  if (D > 0) {
     part = find_attn(cat, "decode_attention_partial_kernel", "q_ptr", dt, hd, block_size);
     red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
     if (part && q_per_kv > part->cx("BLOCK_G")) part = nullptr;  // group too large: prefill kernel below
   }
-  if (part && red) {
-    const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size);
-    DecodePartials pa(S, nh, sp.parts, hd, dev);
-    launch(dev, *part, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
+  const bool decodes = part && red;
+  if (decodes) {  // rows 0..D-1 are sequences 0..D-1, one query each
+    const DecodeSplit sp = decode_split(cat, D, nkv, block_tables, block_size);
+    DecodePartials pa(D, nh, sp.parts, hd, dev);
+    launch(dev, *part, {grid_dim(D, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
            {q, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out, args.scale,
             to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
             to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
@@ -157,19 +166,20 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
             window, to_i32(sp.partition, kOp, "partition size")},
            kOp);
     // one partition: the kernel wrote the normalized output
-    if (sp.parts > 1) launch_reduce(*red, dev, pa, out, S, nh, sp.parts, o_st, o_sh);
-    return;
+    if (sp.parts > 1) launch_reduce(*red, dev, pa, out, D, nh, sp.parts, o_st, o_sh);
   }
+  const int64_t first = decodes ? D : 0;
+  if (first == S) return;
 
   const Variant* pre = find_attn(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size);
   TRITIUM_CHECK(pre, no_kernel(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size));
   const int64_t bm = pre->cx("BLOCK_M");
-  launch(dev, *pre, {grid_dim(cdiv(max_query_len, bm), kOp), grid_dim(nh, kOp), grid_dim(S, kOp)},
+  launch(dev, *pre, {grid_dim(cdiv(max_query_len, bm), kOp), grid_dim(nh, kOp), grid_dim(S - first, kOp)},
          {q, k_cache, v_cache, out, block_tables, cu_seqlens_q, seq_lens, args.scale,
           to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
           to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
           to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
-          window},
+          window, to_i32(first, kOp, "first sequence")},
          kOp);
 }
 
