@@ -100,3 +100,25 @@ def test_matmul_tma_persistent(dt, M, N, K, bias):
     got = outbuf.numpy()
     assert rel_err(got[:, :N], ref) <= TOL[dt]
     assert np.isnan(got[:, N:]).all()  # nothing stored right of the N columns
+
+
+@pytest.mark.parametrize("dt", ["bf16", "fp16"])
+@pytest.mark.parametrize("act", [0, 1])
+@pytest.mark.parametrize("M,N,K", [(70, 40, 80), (33, 64, 64)])
+def test_matmul_act_mul_tma(dt, act, M, N, K):
+    # the gate|up weight as one [2N, K] tensor; N = 40: the last gate tile reads up rows, whose
+    # columns are clipped on store; out is a column slice of a wider buffer
+    rng = np.random.default_rng(M + N * 3 + act)
+    BM, BN, BK = 32, 32, 32
+    x = rounded(rng.standard_normal((M, K)) * 0.3, dt)
+    w = rounded(rng.standard_normal((2 * N, K)) * 0.3, dt)
+    outbuf = poisoned((M, N + 16), dt)
+    tiles = ((M + BM - 1) // BM) * ((N + BN - 1) // BN)
+    gemm.matmul_act_mul_tma_kernel[(min(tiles, 3),)](make(x, dt), make(w, dt), outbuf, M, N, K, K, K, N + 16,
+                                                     ACT=act, BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, GROUP_M=2)
+    xd = x.astype(np.float64)
+    ref = _act_ref(xd @ w[:N].T.astype(np.float64), xd @ w[N:].T.astype(np.float64), act, dt)
+    got = outbuf.numpy()
+    tol = 2.5e-2 if dt == "bf16" else TOL[dt]  # see test_gemv_act_mul
+    assert rel_err(got[:, :N], ref) <= tol
+    assert np.isnan(got[:, N:]).all()

@@ -19,6 +19,8 @@ matmul_persistent_kernel
                        each walking tiles pid, pid + grid, ...
 matmul_tma_persistent_kernel
                        the persistent loop with TMA tile loads / stores (sm90+)
+matmul_act_mul_tma_kernel
+                       the same for the gated MLP's gate|up, act(gate) * up in its epilogue
 """
 import triton
 import triton.language as tl
@@ -164,16 +166,23 @@ def gemv_act_mul_kernel(x_ptr, wg_ptr, wu_ptr, out_ptr, M, N, K, x_stride, w_str
         acc_g = tl.dot(x, tl.trans(wg), acc_g)
         acc_u = tl.dot(x, tl.trans(wu), acc_u)
     pdl_launch_dependents(USE_PDL)
-    # gate and up are rounded to the storage dtype first, as the unfused path stores them
-    g = acc_g.to(out_ptr.dtype.element_ty).to(tl.float32)
-    u = acc_u.to(out_ptr.dtype.element_ty).to(tl.float32)
+    tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
+             _act_mul(acc_g, acc_u, out_ptr, ACT), mask=mmask[:, None] & nmask[None, :])
+
+
+@triton.jit
+def _act_mul(acc_g, acc_u, out_ptr, ACT: tl.constexpr):
+    # act(gate) * up in out's dtype; gate and up are rounded to it first, as the unfused path
+    # stores them. ACT 0: SiLU, 1: GELU (tanh approximation).
+    dtype = out_ptr.dtype.element_ty
+    g = acc_g.to(dtype).to(tl.float32)
+    u = acc_u.to(dtype).to(tl.float32)
     if ACT == 0:
         a = g / (1.0 + tl.exp(-g))
     else:
         z = 0.7978845608028654 * (g + 0.044715 * g * g * g)
         a = 0.5 * g * (2.0 / (1.0 + tl.exp(-2.0 * z)))
-    tl.store(out_ptr + offs_m[:, None].to(tl.int64) * out_stride + offs_n[None, :],
-             (a * u).to(out_ptr.dtype.element_ty), mask=mmask[:, None] & nmask[None, :])
+    return (a * u).to(dtype)
 
 
 @triton.jit
@@ -288,6 +297,35 @@ def matmul_tma_persistent_kernel(x_ptr, w_ptr, bias_ptr, out_ptr, M, N, K, x_str
         o_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], acc.to(out_ptr.dtype.element_ty))
 
 
+@triton.jit
+def matmul_act_mul_tma_kernel(x_ptr, w_ptr, out_ptr, M, N, K, x_stride, w_stride, out_stride,
+                              ACT: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                              BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
+    # The gated MLP's first half for prefill: out[M, N] = act(x @ Wg^T) * (x @ Wu^T) for a
+    # gate|up weight w [2N, K] in one tensor (gate rows 0..N-1, up rows N..2N-1), as the TMA
+    # persistent GEMM with a gate and an up accumulator per tile: the [M, 2N] gate|up
+    # intermediate is never written and no activation kernel runs. A gate tile past column N
+    # reads up rows; those columns are clipped on store. grid = (min(num_SMs, num_tiles),). sm90+.
+    x_desc = tl.make_tensor_descriptor(x_ptr, shape=[M, K], strides=[x_stride, 1], block_shape=[BLOCK_M, BLOCK_K])
+    w_desc = tl.make_tensor_descriptor(w_ptr, shape=[2 * N, K], strides=[w_stride, 1],
+                                       block_shape=[BLOCK_N, BLOCK_K])
+    o_desc = tl.make_tensor_descriptor(out_ptr, shape=[M, N], strides=[out_stride, 1],
+                                       block_shape=[BLOCK_M, BLOCK_N])
+    num_tiles = tl.cdiv(M, BLOCK_M) * tl.cdiv(N, BLOCK_N)
+    k_tiles = tl.cdiv(K, BLOCK_K)
+    for tile in tl.range(tl.program_id(0), num_tiles, tl.num_programs(0), flatten=True):
+        pid_m, pid_n = _tile_coords(tile, M, N, BLOCK_M, BLOCK_N, GROUP_M)
+        acc_g = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+        acc_u = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
+        for kk in range(k_tiles):
+            a = x_desc.load([pid_m * BLOCK_M, kk * BLOCK_K])
+            wg = w_desc.load([pid_n * BLOCK_N, kk * BLOCK_K])
+            wu = w_desc.load([N + pid_n * BLOCK_N, kk * BLOCK_K])
+            acc_g = tl.dot(a, wg.T, acc_g)
+            acc_u = tl.dot(a, wu.T, acc_u)
+        o_desc.store([pid_m * BLOCK_M, pid_n * BLOCK_N], _act_mul(acc_g, acc_u, out_ptr, ACT))
+
+
 _GEMV_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "ws_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride",
              "k_per_split", "has_bias", "BLOCK_M", "BLOCK_N", "BLOCK_K"]
 _MM_SIG = ["x_ptr", "w_ptr", "bias_ptr", "out_ptr", "M", "N", "K", "x_stride", "w_stride", "out_stride", "has_bias",
@@ -390,6 +428,16 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
         "name": f"matmul_tma_{_dt}_128x256x64_w8_s3", "fn": matmul_tma_persistent_kernel,
         "signature": _sig(_MM_SIG, _p),
         "constexprs": {"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_K": 64, "GROUP_M": 8},
+        "num_warps": 8, "num_stages": 3, "archs": [90],
+        "div16": ["K", "x_stride", "w_stride", "out_stride"],
+    })
+    # its gate|up + SiLU form: 128 gate and 128 up columns a tile, the work of a 128x256 tile
+    SPECS.append({
+        "name": f"matmul_silu_mul_tma_{_dt}_128x128x64_w8_s3", "fn": matmul_act_mul_tma_kernel,
+        "signature": {"x_ptr": _p, "w_ptr": _p, "out_ptr": _p, "M": "i32", "N": "i32", "K": "i32",
+                      "x_stride": "i32", "w_stride": "i32", "out_stride": "i32", "ACT": "constexpr",
+                      "BLOCK_M": "constexpr", "BLOCK_N": "constexpr", "BLOCK_K": "constexpr", "GROUP_M": "constexpr"},
+        "constexprs": {"ACT": 0, "BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_M": 8},
         "num_warps": 8, "num_stages": 3, "archs": [90],
         "div16": ["K", "x_stride", "w_stride", "out_stride"],
     })

@@ -14,6 +14,8 @@
 //               which makes a split cheap: then K is split until there are two programs per SM.
 //   M > 256     tiled GEMM: 128x64 tiles for N <= 3072, 128x128 otherwise; for M >= 1024 the
 //               persistent 128x256 kernel where the pack has it (sm90), its TMA version first.
+//               The gate|up + SiLU of linear_silu_mul takes the TMA kernel's fused form
+//               (matmul_act_mul_tma_kernel, sm90) at every M > 256.
 //               The GEMM needs out's row stride % 16; when it is not (odd N), the skinny kernel
 //               runs instead (still correct, slower).
 // Every path honours the row strides of x and out (column slices of a fused output).
@@ -341,6 +343,22 @@ void linear_silu_mul(const Tensor& x, const Tensor& w, Tensor& out, Tensor& scra
               to_i32(x.stride(0), op, "x row stride"), to_i32(w.stride(0), op, "weight row stride"),
               to_i32(out.stride(0), op, "out row stride")},
              op);
+      return;
+    }
+  }
+  if (M > kSkinnyMaxM) {
+    // prefill: the TMA persistent GEMM with SiLU * up in its epilogue (sm90), which never
+    // writes the [M, 2I] gate|up (kernels/bench/tune_prefill_act_mul.py, H100: llama-8b at
+    // M = 2048 877 us against 937 for the GEMM + activation kernel, llama-1b 263 against 285)
+    for (const Variant* v : cat.find("matmul_act_mul_tma_kernel", "x_ptr", x.dtype())) {
+      if (v->cx("ACT") != 0) continue;
+      const int64_t tiles = cdiv(M, v->cx("BLOCK_M")) * cdiv(I, v->cx("BLOCK_N"));
+      std::initializer_list<KernelArg> args = {
+          x, w, out, to_i32(M, op, "M"), to_i32(I, op, "N"), to_i32(K, op, "K"),
+          to_i32(x.stride(0), op, "x row stride"), to_i32(w.stride(0), op, "weight row stride"),
+          to_i32(out.stride(0), op, "out row stride")};
+      if (!check_launch(dev, *v, args).empty()) continue;  // e.g. a stride the TMA build cannot take
+      launch(dev, *v, {grid_dim(std::min<int64_t>(tiles, cat.sm_count()), op)}, args, op);
       return;
     }
   }
