@@ -21,7 +21,9 @@ struct EngineConfig {
   std::string dtype;            // compute dtype; "" = the backend's default
   int block_size = 16;          // tokens per KV block
   int max_num_seqs = 256;       // sequences in one batch at most
-  int max_num_batched_tokens = 2048;  // tokens in one step at most (prefill chunking)
+  // Tokens in one step at most (prefill chunking). 0: 8192 on a GPU with at least 70 GiB of
+  // memory (vLLM's default for its server there), else 2048.
+  int max_num_batched_tokens = 0;
   int max_model_len = 0;        // prompt + output tokens; 0 = max_position_embeddings
   double gpu_memory_utilization = 0.9;
   int64_t kv_cache_bytes = 0;   // 0 = default (GPU: by utilization; CPU: 1 GiB or what max_num_seqs needs)
@@ -133,6 +135,7 @@ class Engine {
 
   EngineMetrics metrics() const;
   int64_t max_model_len() const;
+  int64_t max_num_batched_tokens() const;  // the step's token budget in force (the default resolved)
   int64_t vocab_size() const;
   bool has_tokenizer() const;
   std::string model_name() const;

@@ -301,13 +301,14 @@ void run_throughput(const ThroughputArgs& a) {
                         {"output_tokens_per_s", double(out_tokens) / wall}, {"requests_per_s", a.num_prompts / wall},
                         {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
                         {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", preemptions},
-                        {"warmup_seconds", warm_s}};
+                        {"warmup_seconds", warm_s}, {"max_num_batched_tokens", engine.max_num_batched_tokens()}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s\n", engine.model_name().c_str(),
-              engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
-              a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once");
+  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s, at most %lld tokens a step\n",
+              engine.model_name().c_str(), engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
+              a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once",
+              (long long)engine.max_num_batched_tokens());
   if (a.warmup) std::printf("warm-up     %.2f s (untimed: kernel loading, CUDA graph capture)\n", warm_s);
   std::printf("time        %.2f s\n", wall);
   std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,

@@ -34,8 +34,10 @@ void add_engine_options(CLI::App* c, EngineArgs& a, bool allow_synthetic) {
                     "KV cache size in GiB (default: what --gpu-memory-utilization leaves on a GPU; "
                     "on the CPU what --max-num-seqs full sequences need, at most 1 GiB)");
   c->add_option("--max-num-seqs", a.max_num_seqs, "Sequences in one batch at most")->capture_default_str()->check(CLI::PositiveNumber);
-  c->add_option("--max-num-batched-tokens", a.max_num_batched_tokens, "Tokens in one step at most (prefill chunk size)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  c->add_option("--max-num-batched-tokens", a.max_num_batched_tokens,
+                "Tokens in one step at most (prefill chunk size; default: 8192 on a GPU with at least 70 GiB of "
+                "memory, else 2048)")
+      ->check(CLI::PositiveNumber);
   c->add_option("--max-model-len", a.max_model_len, "Context length: prompt + output (default: the model's)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--gpu-memory-utilization", a.gpu_memory_utilization, "Fraction of GPU memory to use")->capture_default_str();

@@ -15,7 +15,7 @@ namespace tritium::cli {
 struct EngineArgs {
   ModelArgs model;  // --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb
   int max_num_seqs = 256;
-  int max_num_batched_tokens = 2048;
+  int max_num_batched_tokens = 0;  // 0: the engine's default for the device
   int max_model_len = 0;
   double gpu_memory_utilization = 0.9;
   bool no_prefix_caching = false;

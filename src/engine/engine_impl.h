@@ -54,6 +54,7 @@ struct Engine::Impl {
   KVCache kv;
   std::unique_ptr<Scheduler> scheduler;
   int64_t max_model_len = 0;
+  int64_t max_num_batched_tokens = 0;  // cfg's, or the default for the device
   std::vector<int32_t> eos_ids;
   bool device_sampling = false;  // draw tokens with ops::sample where the params allow
   DeviceSampler sampler;

@@ -27,6 +27,9 @@ expect nonzero "unknown synthetic model" -- $BIN bench decode --synthetic nope
 # bench throughput times a warmed engine unless told not to
 expect 0 "warm-up     " -- $BIN bench throughput --synthetic tiny --num-prompts 4 --input-len 8 --output-len 4
 expect 0 '"warmup_seconds":0.0' -- $BIN bench throughput --synthetic tiny --num-prompts 4 --input-len 8 --output-len 4 --no-warmup --json
+# the step budget: the CPU default, or what was asked for
+expect 0 '"max_num_batched_tokens":2048' -- $BIN bench throughput --synthetic tiny --num-prompts 2 --input-len 8 --output-len 2 --no-warmup --json
+expect 0 'at most 64 tokens a step' -- $BIN bench throughput --synthetic tiny --num-prompts 2 --input-len 8 --output-len 2 --no-warmup --max-num-batched-tokens 64
 expect nonzero "exactly one of" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama"
 expect 0 "finish_reason" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 5,6,7 --max-tokens 3 --json
 echo "$passes passed, $fails failed"

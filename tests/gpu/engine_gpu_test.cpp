@@ -79,6 +79,20 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
   EXPECT_EQ(e.metrics().kv_blocks_free, e.metrics().kv_blocks_total) << "blocks leaked";
 }
 
+// The step budget's default on a GPU: 8192 with at least 70 GiB of memory, else 2048.
+TEST(GpuEngine, StepBudgetDefaultFollowsGpuMemory) {
+  TRITIUM_REQUIRE_GPU();
+  const std::string root = test::find_golden_root();
+  ASSERT_FALSE(root.empty()) << "no tests/fixtures/golden: run from the repository root";
+  EngineConfig c;
+  c.model_dir = root + "/llama";
+  c.device = "cuda";
+  c.kv_cache_bytes = int64_t(64) << 20;
+  Engine e(c);
+  const bool big = cuda::device_info(0).total_memory >= (size_t(70) << 30);
+  EXPECT_EQ(e.max_num_batched_tokens(), big ? 8192 : 2048);
+}
+
 #else
 
 TEST(GpuEngine, SkippedWithoutCudaBuild) {

@@ -83,6 +83,20 @@ void wait_idle(Engine& e) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
+TEST(Engine, StepBudgetDefaultsByDevice) {
+  EngineConfig c;
+  c.model_dir = test::golden_dir("llama");
+  {
+    Engine e(c);  // 0: the default, 2048 on the CPU (8192 only on GPUs of at least 70 GiB)
+    EXPECT_EQ(e.max_num_batched_tokens(), 2048);
+  }
+  c.max_num_batched_tokens = 96;
+  Engine e(c);
+  EXPECT_EQ(e.max_num_batched_tokens(), 96);
+  c.max_num_batched_tokens = -1;
+  EXPECT_THROW(Engine{c}, Error);
+}
+
 TEST(Engine, SixtyFourMixedRequestsMatchAlone) {
   auto reqs = mixed_requests(64, 1, 256);
   auto ref = alone(test::golden_dir("llama"), reqs, greedy());
