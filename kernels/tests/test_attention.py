@@ -41,15 +41,16 @@ def _ref_seq(q, kc, vc, bt_row, seq_len, scale, window, q_per_kv):
     return out
 
 
-@pytest.mark.parametrize("nh,nkv,hd,bs,window,q_lens,ctx_lens", [
-    (4, 4, 64, 16, 0, [5, 17], [0, 0]),            # MHA, plain prefill, partial tiles
-    (8, 2, 64, 16, 0, [20, 1, 9], [7, 40, 16]),    # GQA 4, chunked prefill after context
-    (8, 1, 128, 32, 0, [33], [3]),                 # GQA 8, block size 32
-    (4, 1, 64, 16, 8, [30, 12], [0, 21]),          # sliding window
-    (2, 1, 80, 16, 0, [19], [6]),                  # head_dim 80 (padded to 128)
-    (4, 2, 64, 16, 37, [50, 3], [30, 70]),         # window with masked edge, full and diagonal tiles
+@pytest.mark.parametrize("nh,nkv,hd,bs,window,q_lens,ctx_lens,first", [
+    (4, 4, 64, 16, 0, [5, 17], [0, 0], 0),            # MHA, plain prefill, partial tiles
+    (8, 2, 64, 16, 0, [20, 1, 9], [7, 40, 16], 0),    # GQA 4, chunked prefill after context
+    (8, 1, 128, 32, 0, [33], [3], 0),                 # GQA 8, block size 32
+    (4, 1, 64, 16, 8, [30, 12], [0, 21], 0),          # sliding window
+    (2, 1, 80, 16, 0, [19], [6], 0),                  # head_dim 80 (padded to 128)
+    (4, 2, 64, 16, 37, [50, 3], [30, 70], 0),         # window with masked edge, full and diagonal tiles
+    (8, 2, 64, 16, 0, [1, 1, 20, 9], [30, 5, 7, 16], 2),  # first_seq 2: sequences 0, 1 left alone
 ])
-def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens):
+def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens, first):
     rng = np.random.default_rng(sum(q_lens) * hd + window)
     seq_lens = [a + b for a, b in zip(q_lens, ctx_lens)]
     kc, vc, bt = _setup(rng, q_lens, seq_lens, nkv, hd, bs)
@@ -59,39 +60,16 @@ def test_prefill(nh, nkv, hd, bs, window, q_lens, ctx_lens):
     out = poisoned((T, nh, hd), DT)
     scale = hd ** -0.5
     BM, BN = 16, 16
-    grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens))
+    grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens) - first)
     attention.prefill_attention_kernel[grid](
         make(q, DT), make(kc, DT), make(vc, DT), out, make(bt, "i32"), make(cu, "i32"), make(seq_lens, "i32"),
-        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, 0,
+        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, window, first,
         **attention.prefill_constexprs(hd, bs, BM, BN))
     ref = np.concatenate([_ref_seq(q[cu[s]:cu[s + 1]], kc, vc, bt[s], seq_lens[s], scale, window, nh // nkv)
-                          for s in range(len(q_lens))])
-    assert rel_err(out.numpy(), ref) <= TOL
-
-
-def test_prefill_from_first_seq():
-    """first_seq = 2: the grid covers sequences 2.. only; the rows of 0 and 1 stay untouched."""
-    nh, nkv, hd, bs = 8, 2, 64, 16
-    q_lens, ctx_lens = [1, 1, 20, 9], [30, 5, 7, 16]
-    rng = np.random.default_rng(7)
-    seq_lens = [a + b for a, b in zip(q_lens, ctx_lens)]
-    kc, vc, bt = _setup(rng, q_lens, seq_lens, nkv, hd, bs)
-    T = sum(q_lens)
-    cu = np.concatenate([[0], np.cumsum(q_lens)])
-    q = rounded(rng.standard_normal((T, nh, hd)), DT)
-    out = poisoned((T, nh, hd), DT)
-    scale = hd ** -0.5
-    BM, BN = 16, 16
-    grid = ((max(q_lens) + BM - 1) // BM, nh, len(q_lens) - 2)
-    attention.prefill_attention_kernel[grid](
-        make(q, DT), make(kc, DT), make(vc, DT), out, make(bt, "i32"), make(cu, "i32"), make(seq_lens, "i32"),
-        scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv, nh // nkv, 0, 2,
-        **attention.prefill_constexprs(hd, bs, BM, BN))
+                          for s in range(first, len(q_lens))])
     got = out.numpy()
-    assert np.isnan(got[:2]).all()  # still the poison: not written
-    ref = np.concatenate([_ref_seq(q[cu[s]:cu[s + 1]], kc, vc, bt[s], seq_lens[s], scale, 0, nh // nkv)
-                          for s in (2, 3)])
-    assert rel_err(got[2:], ref) <= TOL
+    assert np.isnan(got[:cu[first]]).all()  # the rows of sequences before first_seq: never written
+    assert rel_err(got[cu[first]:], ref) <= TOL
 
 
 @pytest.mark.parametrize("nh,nkv,hd,bs,window,seq_lens,psize", [
