@@ -26,12 +26,14 @@ class _Storage:
 
 
 class Buf:
-    """A numpy array posing as a torch tensor. `bf16=True` marks a uint16 array as bfloat16."""
+    """A numpy array posing as a torch tensor. `bf16=True` marks a uint16 array as bfloat16,
+    `fp8=True` a uint8 array as fp8 e4m3 (float8_e4m3fn)."""
 
-    def __init__(self, arr, bf16=False):
+    def __init__(self, arr, bf16=False, fp8=False):
         assert arr.flags.c_contiguous
         self.arr = arr
         self.bf16 = bf16
+        self.fp8 = fp8
 
     def data_ptr(self):
         return self.arr.ctypes.data
@@ -49,7 +51,7 @@ class Buf:
         return tuple(s // self.arr.itemsize for s in self.arr.strides)
 
     def new_empty(self, *args, **kwargs):
-        return Buf(self.arr, self.bf16)
+        return Buf(self.arr, self.bf16, self.fp8)
 
     def set_(self, *args):
         return self
@@ -59,12 +61,16 @@ class Buf:
 
     @property
     def dtype(self):
+        if self.fp8:
+            return "torch.float8_e4m3fn"
         return "torch.bfloat16" if self.bf16 else _TORCH_NAME[self.arr.dtype]
 
     def numpy(self):
-        """Values as float32 (bf16 decoded)."""
+        """Values as float32 (bf16 / fp8 decoded)."""
         if self.bf16:
             return (self.arr.astype(np.uint32) << 16).view(np.float32)
+        if self.fp8:
+            return FP8_VALUES[self.arr]
         return self.arr.astype(np.float32) if self.arr.dtype.kind == "f" else self.arr
 
 
@@ -76,10 +82,40 @@ def to_bf16_bits(x):
     return u.astype(np.uint16)
 
 
+def _fp8_values():
+    """float32 value of each fp8 e4m3fn code (bias 7, no infinities; 0x7f, 0xff are NaN)."""
+    c = np.arange(256)
+    e, m = (c >> 3) & 0xF, c & 7
+    mag = np.where(e == 0, m / 8.0 * 2.0 ** -6, (1 + m / 8.0) * 2.0 ** (e - 7.0))
+    v = np.where(c & 0x80, -mag, mag).astype(np.float32)
+    v[[0x7F, 0xFF]] = np.nan
+    return v
+
+
+FP8_VALUES = _fp8_values()
+_FP8_POS = FP8_VALUES[:0x7F].astype(np.float64)  # codes 0..0x7e, increasing, 0 .. 448
+
+
+def to_fp8_bits(x):
+    """float array -> fp8 e4m3fn codes: round to nearest, ties to the even code, saturating at
+    +-448 (NaN stays NaN)."""
+    x = np.asarray(x, np.float64)
+    a = np.minimum(np.abs(x), 448.0)
+    hi = np.clip(np.searchsorted(_FP8_POS, a), 1, 0x7E)  # first code >= a
+    lo = hi - 1
+    dlo, dhi = a - _FP8_POS[lo], _FP8_POS[hi] - a
+    code = np.where((dhi < dlo) | ((dhi == dlo) & (hi % 2 == 0)), hi, lo)
+    code = np.where(a <= 0, 0, code)
+    code = np.where(np.signbit(x), code | 0x80, code)
+    return np.where(np.isnan(x), 0x7F, code).astype(np.uint8)
+
+
 def make(x, dtype):
-    """Host array in the kernel dtype: 'bf16', 'fp16', 'fp32', 'i32', 'i64'."""
+    """Host array in the kernel dtype: 'bf16', 'fp16', 'fp8' (e4m3fn), 'fp32', 'i32', 'i64'."""
     if dtype == "bf16":
         return Buf(to_bf16_bits(x), bf16=True)
+    if dtype == "fp8":
+        return Buf(np.ascontiguousarray(to_fp8_bits(x)), fp8=True)
     np_dt = {"fp16": np.float16, "fp32": np.float32, "i32": np.int32, "i64": np.int64}[dtype]
     return Buf(np.ascontiguousarray(np.asarray(x).astype(np_dt)))
 

@@ -36,6 +36,16 @@ LOG2E = 1.4426950408889634
 
 
 @triton.jit
+def to_cache_dtype(x, cache_ptr):
+    """x as the KV cache at cache_ptr stores it. fp8 e4m3 caches (vLLM's --kv-cache-dtype fp8,
+    scale 1.0): rounded to nearest even, saturating at +-448 (e4m3 has no infinity). rope.py's
+    _rotate_heads rounds the same way."""
+    if cache_ptr.dtype.element_ty == tl.float8e4nv:
+        x = tl.minimum(tl.maximum(x.to(tl.float32), -448.0), 448.0)
+    return x.to(cache_ptr.dtype.element_ty)
+
+
+@triton.jit
 def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i, l_i, acc, MASKED: tl.constexpr,
                   HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
     """One BLOCK_N tile of keys: gather K/V rows through the block table, online-softmax update."""
@@ -50,7 +60,7 @@ def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_sca
         blk = tl.load(bt + offs_n // KV_BLOCK_SIZE).to(tl.int64)
         kvmask = dmask[None, :]
     kv_off = (blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE)[:, None] * kv_row + d[None, :]
-    k = tl.load(k_base + kv_off, mask=kvmask, other=0.0)
+    k = tl.load(k_base + kv_off, mask=kvmask, other=0.0).to(q.dtype)
     qk = tl.dot(q, tl.trans(k)) * qk_scale
     if MASKED:
         vis = (offs_n[None, :] <= pos_q[:, None]) & (pos_q[:, None] - offs_n[None, :] < win) & nmask[None, :]
@@ -59,7 +69,7 @@ def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_sca
     p = tl.exp2(qk - m_new[:, None])
     alpha = tl.exp2(m_i - m_new)
     l_i = l_i * alpha + tl.sum(p, 1)
-    v = tl.load(v_base + kv_off, mask=kvmask, other=0.0)
+    v = tl.load(v_base + kv_off, mask=kvmask, other=0.0).to(q.dtype)
     acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
     return m_new, l_i, acc
 
@@ -152,14 +162,14 @@ def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, en
         slot = blk * KV_BLOCK_SIZE + offs_n % KV_BLOCK_SIZE
         kv_off = slot[:, None] * kv_row + kv_off0 + d[None, :]
         kvmask = nmask[:, None] & dmask[None, :]
-        k = tl.load(k_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        k = tl.load(k_cache_ptr + kv_off, mask=kvmask, other=0.0).to(q.dtype)
         qk = tl.dot(q, tl.trans(k)) * qk_scale
         qk = tl.where(nmask[None, :], qk, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(qk, 1))
         p = tl.exp2(qk - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_cache_ptr + kv_off, mask=kvmask, other=0.0)
+        v = tl.load(v_cache_ptr + kv_off, mask=kvmask, other=0.0).to(q.dtype)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
     return m_i, l_i, acc
@@ -288,11 +298,16 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
         k = _rope_rows(k_src, kv_head + one, one < 1, d, cos, sin, partner, HEAD_DIM)  # [1, HEAD_P2]
         v = tl.load(k_src + kv_row + kv_head * HEAD_DIM + one[:, None] * 0 + d[None, :], mask=dmask[None, :],
                     other=0.0)
+        # as the cache holds them (fp8 caches: rounded once more)
+        k_c = to_cache_dtype(k, k_cache_ptr)
+        v_c = to_cache_dtype(v, v_cache_ptr)
         slot = tl.load(slot_mapping_ptr + seq).to(tl.int64)
         if slot >= 0:
             dst = slot * kv_row + kv_head * HEAD_DIM + one[:, None] * 0 + d[None, :]
-            tl.store(k_cache_ptr + dst, k, mask=dmask[None, :])
-            tl.store(v_cache_ptr + dst, v, mask=dmask[None, :])
+            tl.store(k_cache_ptr + dst, k_c, mask=dmask[None, :])
+            tl.store(v_cache_ptr + dst, v_c, mask=dmask[None, :])
+        k = k_c.to(q.dtype)
+        v = v_c.to(q.dtype)
         # the new token, as the loop would add it (same roundings)
         qk = tl.sum(q.to(tl.float32) * k.to(tl.float32), 1) * qk_scale  # [BLOCK_G]
         m_new = tl.maximum(m_i, qk)
@@ -371,13 +386,14 @@ _REDUCE_SIG = ["part_acc_ptr", "part_ml_ptr", "out_ptr", "o_stride_t", "o_stride
 _INT = {"scale": "fp32"}
 
 
-def _sig(names, act, extra):
+def _sig(names, act, extra, kv=None):
     s = {}
     for n in names:
         if n.endswith("_ptr"):
             s[n] = {"block_tables_ptr": "*i32", "cu_seqlens_q_ptr": "*i32", "seq_lens_ptr": "*i32",
                     "positions_ptr": "*i32", "slot_mapping_ptr": "*i32", "cos_sin_ptr": "*fp32",
-                    "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32"}.get(n, act)
+                    "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32", "k_cache_ptr": kv or act,
+                    "v_cache_ptr": kv or act}.get(n, act)
         else:
             s[n] = _INT.get(n, "i32")
     for n in extra:
@@ -430,3 +446,35 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             "constexprs": reduce_constexprs(_hd), "num_warps": 4, "num_stages": 1,
             "div16": ["o_stride_t", "o_stride_h"], "pdl": True,
         })
+
+# fp8 e4m3 KV caches (--kv-cache-dtype fp8): bf16 activations, the default block size, archs
+# with fp8 conversions (sm89+). Same tiles as the bf16 cache; the reduce kernel reads no cache.
+FP8_ARCHS = [89, 90, 100, 120]
+for _hd in (64, 128, 80, 96, 256, 16, 32):
+    _bm, _bn, _nw, _ns = {64: (64, 64, 4, 2), 256: (64, 32, 4, 2)}.get(_hd, (64, 64, 4, 3))
+    SPECS.append({
+        "name": f"prefill_attention_bf16_kvfp8_d{_hd}_bs16", "fn": prefill_attention_kernel,
+        "signature": _sig(_PREFILL_SIG, "*bf16", ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_M", "BLOCK_N"],
+                          "*fp8e4nv"),
+        "constexprs": prefill_constexprs(_hd, 16, _bm, _bn), "num_warps": _nw, "num_stages": _ns,
+        "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"], "archs": FP8_ARCHS,
+    })
+    SPECS.append({
+        "name": f"decode_attention_partial_bf16_kvfp8_d{_hd}_bs16", "fn": decode_attention_partial_kernel,
+        "signature": _sig(_DECODE_SIG, "*bf16", ["HEAD_DIM", "HEAD_P2", "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"],
+                          "*fp8e4nv"),
+        "constexprs": decode_constexprs(_hd, 16), "num_warps": 4, "num_stages": 2,
+        "div16": ["q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h"], "pdl": True, "archs": FP8_ARCHS,
+    })
+    for _rot in {64: (64, 32), 128: (128, 64), 16: (16,), 32: (32,)}.get(_hd, ()):
+        for _neox in (True, False):
+            _rn = "" if _rot == _hd else f"_r{_rot}"
+            SPECS.append({
+                "name": f"decode_rope_attention_bf16_kvfp8_d{_hd}{_rn}_{'neox' if _neox else 'gptj'}_bs16",
+                "fn": decode_rope_attention_kernel,
+                "signature": _sig(_ROPE_DECODE_SIG, "*bf16", ["IS_NEOX", "ROT_DIM", "HEAD_DIM", "HEAD_P2",
+                                                              "KV_BLOCK_SIZE", "BLOCK_G", "BLOCK_N"], "*fp8e4nv"),
+                "constexprs": {"IS_NEOX": _neox, "ROT_DIM": _rot, **decode_constexprs(_hd, 16)},
+                "num_warps": 4, "num_stages": 2,
+                "div16": ["qkv_stride", "o_stride_t", "o_stride_h"], "pdl": True, "archs": FP8_ARCHS,
+            })

@@ -21,6 +21,16 @@ from _pdl import pdl_launch_dependents, pdl_wait
 
 
 @triton.jit
+def _as_stored(x, src, dst):
+    """fp32 x rounded to src's dtype (the model's activations), then stored as dst holds it:
+    an fp8 e4m3 KV cache rounds once more, saturating at +-448 (attention.py's to_cache_dtype)."""
+    x = x.to(src.dtype.element_ty)
+    if dst.dtype.element_ty == tl.float8e4nv:
+        x = tl.minimum(tl.maximum(x.to(tl.float32), -448.0), 448.0)
+    return x.to(dst.dtype.element_ty)
+
+
+@triton.jit
 def _rotate_heads(src, dst, cos, sin, head0, num_heads, IS_NEOX: tl.constexpr, HEAD_DIM: tl.constexpr,
                   ROT_DIM: tl.constexpr, HALF_P2: tl.constexpr, PASS_P2: tl.constexpr, BLOCK_H: tl.constexpr):
     # src/dst point at head 0 of this token's group; rows are heads, HEAD_DIM apart.
@@ -40,13 +50,13 @@ def _rotate_heads(src, dst, cos, sin, head0, num_heads, IS_NEOX: tl.constexpr, H
     xb = tl.load(src + base + ib[None, :], mask=m, other=0.0).to(tl.float32)
     ya = xa * cos[None, :] - xb * sin[None, :]
     yb = xb * cos[None, :] + xa * sin[None, :]
-    tl.store(dst + base + ia[None, :], ya.to(dst.dtype.element_ty), mask=m)
-    tl.store(dst + base + ib[None, :], yb.to(dst.dtype.element_ty), mask=m)
+    tl.store(dst + base + ia[None, :], _as_stored(ya, src, dst), mask=m)
+    tl.store(dst + base + ib[None, :], _as_stored(yb, src, dst), mask=m)
     if ROT_DIM < HEAD_DIM:
         p = ROT_DIM + tl.arange(0, PASS_P2)
         pm = hmask[:, None] & (p < HEAD_DIM)[None, :]
         xp = tl.load(src + base + p[None, :], mask=pm, other=0.0)
-        tl.store(dst + base + p[None, :], xp.to(dst.dtype.element_ty), mask=pm)
+        tl.store(dst + base + p[None, :], _as_stored(xp, src, dst), mask=pm)
 
 
 @triton.jit
@@ -84,7 +94,7 @@ def rope_kv_write_kernel(qkv_ptr, q_out_ptr, positions_ptr, cos_sin_ptr, slot_ma
             m = (heads < num_kv_heads)[:, None] & (d < HEAD_DIM)[None, :]
             offs = heads[:, None] * HEAD_DIM + d[None, :]
             v = tl.load(v_src + offs, mask=m)
-            tl.store(v_cache_ptr + slot * kv_row + offs, v, mask=m)
+            tl.store(v_cache_ptr + slot * kv_row + offs, _as_stored(v, v_src, v_cache_ptr), mask=m)
 
 
 def _p2(n):
@@ -98,7 +108,10 @@ def rope_constexprs(head_dim, rot_dim, is_neox, block_h=8):
 
 
 SPECS = []
-for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
+# (activation dtype, cache dtype, archs): the KV cache in the activations' dtype, and fp8 e4m3
+# caches for bf16 activations (--kv-cache-dtype fp8; sm89+, which converts to fp8)
+for _dt, _p, _kv, _archs in (("bf16", "*bf16", "*bf16", None), ("fp16", "*fp16", "*fp16", None),
+                             ("bf16_kvfp8", "*bf16", "*fp8e4nv", [89, 90, 100, 120])):
     # 16 and 32: the small golden-test models (tests/fixtures/golden)
     for _hd, _rot in ((64, 64), (128, 128), (80, 80), (96, 96), (256, 256), (128, 64), (64, 32), (16, 16), (32, 32)):
         for _neox in (True, False):
@@ -107,11 +120,11 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             SPECS.append({
                 "name": f"rope_kv_write_{_dt}_d{_hd}{_rn}_{_lay}", "fn": rope_kv_write_kernel,
                 "signature": {"qkv_ptr": _p, "q_out_ptr": _p, "positions_ptr": "*i32", "cos_sin_ptr": "*fp32",
-                              "slot_mapping_ptr": "*i32", "k_cache_ptr": _p, "v_cache_ptr": _p, "qkv_stride": "i32",
+                              "slot_mapping_ptr": "*i32", "k_cache_ptr": _kv, "v_cache_ptr": _kv, "qkv_stride": "i32",
                               "q_out_stride": "i32", "num_q_heads": "i32", "num_kv_heads": "i32",
                               "IS_NEOX": "constexpr", "HEAD_DIM": "constexpr", "ROT_DIM": "constexpr",
                               "HALF_P2": "constexpr", "PASS_P2": "constexpr", "HEAD_P2": "constexpr",
                               "BLOCK_H": "constexpr"},
                 "constexprs": rope_constexprs(_hd, _rot, _neox), "num_warps": 4, "num_stages": 1,
-                "div16": ["qkv_stride", "q_out_stride"], "pdl": True,
+                "div16": ["qkv_stride", "q_out_stride"], "pdl": True, **({"archs": _archs} if _archs else {}),
             })
