@@ -129,6 +129,9 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --json"
   "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 256 --prompt-len 512 --gen-len 256"
   "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 256 --prompt-len 512 --gen-len 256"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --kv-cache-dtype fp8 --json"
+  "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --kv-cache-dtype fp8 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --kv-cache-dtype fp8 --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

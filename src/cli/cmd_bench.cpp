@@ -24,6 +24,9 @@
 namespace tritium::cli {
 namespace {
 
+// "fp8" for an fp8 e4m3 cache, else the dtype's name ("BF16", "F32").
+const char* kv_label(DType kv) { return kv == DType::F8E4M3 ? "fp8" : dtype_name(kv); }
+
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // Host copy bandwidth (bytes read + written per second) over a buffer far larger than cache.
@@ -116,7 +119,7 @@ void run_decode(const DecodeArgs& a) {
   // Bytes a decode step must read at least: every weight once plus the live KV cache.
   double ctx = double(a.prompt_len) + double(a.gen_len) / 2;
   double kv_bytes = double(a.batch) * ctx * 2.0 * double(s.num_layers * s.num_kv_heads * s.head_dim) *
-                    double(dtype_size(model->compute_dtype()));
+                    double(dtype_size(model->kv_cache_dtype()));
   double bytes = double(model->weight_bytes()) + kv_bytes;
   double bw = measure_device_bandwidth(model->device());
   double roofline_tok_s = double(a.batch) * bw / bytes;
@@ -130,14 +133,15 @@ void run_decode(const DecodeArgs& a) {
                         {"cuda_graphs", model->num_decode_graphs()}, {"graph_replay_ms", replay_s * 1e3},
                         {"graph_launch_us", launch_s * 1e6}, {"pipelined_steps", piped},
                         {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
-                        {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s}};
+                        {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s},
+                        {"kv_cache_dtype", kv_label(model->kv_cache_dtype())}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
   std::printf("model      %s (%s), device %s, %d threads\n", name.c_str(), s.summary().c_str(), device.c_str(),
               ThreadPool::global().num_threads());
-  std::printf("batch %lld, prompt %lld, generated %lld, %s\n", (long long)a.batch, (long long)a.prompt_len,
-              (long long)a.gen_len,
+  std::printf("batch %lld, prompt %lld, generated %lld, KV cache %s, %s\n", (long long)a.batch,
+              (long long)a.prompt_len, (long long)a.gen_len, kv_label(model->kv_cache_dtype()),
               a.temperature > 0 ? str_cat("temperature ", a.temperature, " top-p ", a.top_p, " top-k ", a.top_k).c_str()
                                 : "greedy");
   std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
@@ -301,14 +305,15 @@ void run_throughput(const ThroughputArgs& a) {
                         {"output_tokens_per_s", double(out_tokens) / wall}, {"requests_per_s", a.num_prompts / wall},
                         {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
                         {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", preemptions},
-                        {"warmup_seconds", warm_s}, {"max_num_batched_tokens", engine.max_num_batched_tokens()}};
+                        {"warmup_seconds", warm_s}, {"max_num_batched_tokens", engine.max_num_batched_tokens()},
+                        {"kv_cache_dtype", a.engine.model.kv_cache_dtype}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s, at most %lld tokens a step\n",
+  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s, at most %lld tokens a step, KV cache %s\n",
               engine.model_name().c_str(), engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
               a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once",
-              (long long)engine.max_num_batched_tokens());
+              (long long)engine.max_num_batched_tokens(), a.engine.model.kv_cache_dtype.c_str());
   if (a.warmup) std::printf("warm-up     %.2f s (untimed: kernel loading, CUDA graph capture)\n", warm_s);
   std::printf("time        %.2f s\n", wall);
   std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,

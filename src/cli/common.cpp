@@ -51,6 +51,11 @@ void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const st
   c->add_option("--dtype", a.dtype, "Compute dtype: float32 (CPU), bfloat16 or float16 (GPU)");
   c->add_option("--block-size", a.block_size, "KV cache block size in tokens")->capture_default_str()->check(CLI::Range(1, 1024));
   c->add_option("--kv-cache-gb", a.kv_cache_gb, kv_cache_help)->check(CLI::NonNegativeNumber);
+  c->add_option("--kv-cache-dtype", a.kv_cache_dtype,
+                "KV cache dtype: auto (the compute dtype) or fp8 (e4m3, scale 1: half the memory and faster decode "
+                "attention, slightly less accurate; GPU: bfloat16 compute on sm89 or newer)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3"}));
   c->add_flag("--enforce-eager", a.enforce_eager,
               "GPU: launch every decode step's kernels one by one instead of replaying CUDA graphs");
 }
@@ -77,6 +82,7 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
     if (!d) throw Error("--dtype: unknown dtype '" + a.dtype + "' (float32, bfloat16, float16)");
     o.compute_dtype = *d;
   }
+  o.kv_cache_dtype = kv_cache_dtype_from_string(a.kv_cache_dtype);
   prepare_device(a.device);
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
   if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");

@@ -20,6 +20,7 @@ struct ModelArgs {
   std::string dtype;
   int64_t block_size = 16;
   double kv_cache_gb = 0;  // 0 = the command's default
+  std::string kv_cache_dtype = "auto";
   bool enforce_eager = false;  // no CUDA graphs for decode steps
 };
 
@@ -35,7 +36,7 @@ struct SamplingArgs {
   SamplingParams params() const;
 };
 
-// --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb
+// --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb/--kv-cache-dtype
 void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false,
                        const std::string& kv_cache_help = "KV cache size in GiB (default: what the request needs)");
 // Parses --device and brings up its backend (CUDA); a clear error where there is none.

@@ -1,5 +1,9 @@
 #include "core/dtype.h"
 
+#include <string>
+
+#include "core/error.h"
+
 namespace tritium {
 
 size_t dtype_size(DType t) {
@@ -44,6 +48,12 @@ std::optional<DType> dtype_from_string(std::string_view n) {
   if (n == "float16" || n == "f16" || n == "fp16" || n == "half") return DType::F16;
   if (n == "bfloat16" || n == "bf16") return DType::BF16;
   return std::nullopt;
+}
+
+std::optional<DType> kv_cache_dtype_from_string(std::string_view n) {
+  if (n == "auto" || n.empty()) return std::nullopt;
+  if (n == "fp8" || n == "fp8_e4m3") return DType::F8E4M3;
+  throw Error("unknown KV cache dtype '" + std::string(n) + "' (auto, fp8, fp8_e4m3)");
 }
 
 }  // namespace tritium

@@ -17,5 +17,8 @@ const char* dtype_name(DType t);
 std::optional<DType> dtype_from_safetensors(std::string_view name);
 // Parses a user-facing name: float32/f32, float16/f16/half, bfloat16/bf16.
 std::optional<DType> dtype_from_string(std::string_view name);
+// Parses a KV cache dtype as vLLM's --kv-cache-dtype spells it: "auto" (nullopt: the compute
+// dtype), "fp8" or "fp8_e4m3" (F8E4M3); throws naming the accepted values otherwise.
+std::optional<DType> kv_cache_dtype_from_string(std::string_view name);
 
 }  // namespace tritium

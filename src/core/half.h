@@ -1,5 +1,6 @@
 // bf16 / f16 / fp8-e4m3 <-> f32 conversions (round-to-nearest-even on the way down).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -88,6 +89,21 @@ inline float fp8e4m3_to_f32(uint8_t v) {
     std::memcpy(&mag, &u, 4);
   }
   return sign ? -mag : mag;
+}
+
+// f32 -> fp8 e4m3fn, round to nearest even, saturating at +-448 as the GPU's
+// cvt.rn.satfinite does (no infinity to overflow to); NaN stays NaN.
+inline uint8_t f32_to_fp8e4m3(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  if (std::isnan(f)) return sign | 0x7f;
+  const float a = std::fabs(f);
+  if (a >= 448.0f) return sign | 0x7e;
+  if (a == 0.0f) return sign;
+  int e = 0;
+  std::frexp(a, &e);                    // a = m * 2^e, m in [0.5, 1)
+  e = e - 1 < -6 ? -6 : e - 1;          // a = 1.m * 2^e; below 2^-6 the subnormal step 2^-9
+  const int q = int(std::nearbyint(std::ldexp(a, 3 - e)));  // a in steps of 2^(e-3): 8..16 (0..8)
+  return uint8_t(sign | ((e + 6) * 8 + q));  // codes of one binade are contiguous; q = 16 carries
 }
 
 }  // namespace tritium

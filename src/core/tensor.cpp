@@ -189,7 +189,7 @@ static void store_from_float(char* p, DType dt, float v) {
     case DType::I32: *reinterpret_cast<int32_t*>(p) = int32_t(v); break;
     case DType::I64: *reinterpret_cast<int64_t*>(p) = int64_t(v); break;
     case DType::U8: *reinterpret_cast<uint8_t*>(p) = uint8_t(v); break;
-    case DType::F8E4M3: throw Error("conversion to F8_E4M3 is not supported");
+    case DType::F8E4M3: *reinterpret_cast<uint8_t*>(p) = f32_to_fp8e4m3(v); break;
   }
 }
 

@@ -64,6 +64,7 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
     if (!d) throw Error("engine: unknown dtype '" + cfg.dtype + "'");
     lo.compute_dtype = *d;
   }
+  lo.kv_cache_dtype = kv_cache_dtype_from_string(cfg.kv_cache_dtype);
   if (!cfg.synthetic.empty()) {
     model = Model::synthetic(cfg.synthetic, lo);
   } else {

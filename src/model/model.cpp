@@ -100,6 +100,8 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& op
 static Tensor to_f32_host(const Tensor& t) { return t.dtype() == DType::F32 ? t : t.to(DType::F32); }
 
 
+static bool cpu_or_bf16(Device d, DType compute) { return d.is_cpu() || compute == DType::BF16; }
+
 std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, const LoadOptions& opts) {
   std::unique_ptr<Model> m(new Model());
   m->spec_ = spec;
@@ -108,6 +110,12 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
   TRITIUM_CHECK(!opts.device.is_cpu() || m->compute_dtype_ == DType::F32, "the CPU backend computes in float32");
   TRITIUM_CHECK(opts.device.is_cpu() || m->compute_dtype_ == DType::BF16 || m->compute_dtype_ == DType::F16,
                 "the ", opts.device.str(), " backend computes in bfloat16 or float16, not ", dtype_name(m->compute_dtype_));
+  m->kv_dtype_ = opts.kv_cache_dtype.value_or(m->compute_dtype_);
+  TRITIUM_CHECK(m->kv_dtype_ == m->compute_dtype_ || m->kv_dtype_ == DType::F8E4M3,
+                "the KV cache holds the compute dtype (", dtype_name(m->compute_dtype_), ") or fp8 e4m3, not ",
+                dtype_name(m->kv_dtype_));
+  TRITIUM_CHECK(m->kv_dtype_ != DType::F8E4M3 || cpu_or_bf16(opts.device, m->compute_dtype_),
+                "an fp8 KV cache on ", opts.device.str(), " needs bfloat16 compute, not ", dtype_name(m->compute_dtype_));
   const bool cpu = opts.device.is_cpu();
   auto expected = expected_tensors(spec);
   std::map<std::string, Shape> shapes(expected.begin(), expected.end());
@@ -206,12 +214,12 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
 }
 
 int64_t Model::kv_bytes_per_block(int64_t block_size) const {
-  return 2 * spec_.num_layers * block_size * spec_.num_kv_heads * spec_.head_dim * int64_t(dtype_size(compute_dtype_));
+  return 2 * spec_.num_layers * block_size * spec_.num_kv_heads * spec_.head_dim * int64_t(dtype_size(kv_dtype_));
 }
 
 KVCache Model::allocate_kv_cache(int64_t num_blocks, int64_t block_size) const {
   return KVCache::allocate(spec_.num_layers, num_blocks, block_size, spec_.num_kv_heads, spec_.head_dim,
-                           compute_dtype_, device_);
+                           kv_dtype_, device_);
 }
 
 // ---------------------------------------------------------------- synthetic models

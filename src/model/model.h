@@ -18,6 +18,10 @@ struct LoadOptions {
   Device device = Device::cpu();
   // Activation / KV dtype. CPU computes in F32; CUDA in BF16 (or F16).
   std::optional<DType> compute_dtype;
+  // KV cache dtype: nullopt = the compute dtype; F8E4M3 = fp8 e4m3 (scale 1: values rounded to
+  // nearest, saturating at +-448), half the bytes of a bf16 cache, as vLLM's
+  // --kv-cache-dtype fp8 without calibrated scales. CUDA: bf16 compute on sm89+.
+  std::optional<DType> kv_cache_dtype;
   bool progress = false;  // print a progress bar while loading / uploading
 };
 
@@ -71,6 +75,7 @@ class Model {
   const ModelSpec& spec() const { return spec_; }
   Device device() const { return device_; }
   DType compute_dtype() const { return compute_dtype_; }
+  DType kv_cache_dtype() const { return kv_dtype_; }
   int64_t weight_bytes() const { return weight_bytes_; }
   int64_t kv_bytes_per_block(int64_t block_size) const;
 
@@ -124,6 +129,7 @@ class Model {
   ModelSpec spec_;
   Device device_;
   DType compute_dtype_ = DType::F32;
+  DType kv_dtype_ = DType::F32;
   int64_t weight_bytes_ = 0;
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;

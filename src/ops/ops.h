@@ -4,7 +4,8 @@
 // Layout conventions (T = tokens of the flattened batch, S = sequences):
 //   activations      [T, D], last dim contiguous, row stride may be larger (column slices)
 //   qkv              [T, (nh + 2*nkv) * hd]: q heads, then k heads, then v heads
-//   k_cache/v_cache  [num_blocks, block_size, nkv, hd]
+//   k_cache/v_cache  [num_blocks, block_size, nkv, hd], the activations' dtype or F8E4M3 (fp8
+//                    e4m3, scale 1: writes round to nearest even and saturate at +-448)
 //   block_tables     I32 [S, max_blocks_per_seq]
 //   cu_seqlens_q     I32 [S+1]: sequence s owns query tokens [cu[s], cu[s+1])
 //   seq_lens         I32 [S]: context length after this step (its queries are the last

@@ -2,7 +2,8 @@
 // tokens drawn on the device. 24 mixed greedy requests submitted together must finish with
 // their lengths, free every block, replay graphs, and give the tokens each request gets alone
 // through the simple generator, except where bf16 rounding under a different batch shape
-// flips a near-tie (at most a few requests; the count is printed). Skips without a GPU.
+// flips a near-tie (at most a few requests; the count is printed); the same with an fp8 KV
+// cache. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #ifdef TRITIUM_HAVE_CUDA
@@ -18,8 +19,10 @@
 using namespace tritium;
 using namespace tritium::gputest;
 
-TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
-  TRITIUM_REQUIRE_GPU();
+namespace {
+
+// kv_cache_dtype: "auto" or "fp8" (the generator alone then loads the model with an fp8 cache too).
+void run_mixed_requests(const std::string& kv_cache_dtype) {
   const std::string root = test::find_golden_root();
   ASSERT_FALSE(root.empty()) << "no tests/fixtures/golden: run from the repository root";
   const std::string dir = root + "/qwen3";
@@ -38,6 +41,7 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
 
   LoadOptions lo;
   lo.device = Device::cuda(0);
+  lo.kv_cache_dtype = kv_cache_dtype_from_string(kv_cache_dtype);
   auto model = Model::load(dir, lo);
   Generator gen(*model, 64, 16);
   std::vector<std::vector<int32_t>> alone;
@@ -51,7 +55,9 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
   c.device = "cuda";
   c.max_num_batched_tokens = 96;
   c.kv_cache_bytes = int64_t(64) << 20;
+  c.kv_cache_dtype = kv_cache_dtype;
   Engine e(c);
+  EXPECT_EQ(e.impl().kv.k[0].dtype(), kv_cache_dtype == "fp8" ? DType::F8E4M3 : DType::BF16);
   std::vector<RequestHandle> hs;
   for (size_t i = 0; i < prompts.size(); ++i) {
     sp.max_tokens = lens[i];
@@ -68,15 +74,29 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
     EXPECT_EQ(int(ids.size()), lens[i]) << "request " << i;
     same += ids == alone[i];
   }
-  std::printf("[gpu engine] %d/%zu requests token-identical to the generator alone; %lld decode steps from %zu "
+  std::printf("[gpu engine, %s KV cache] %d/%zu requests token-identical to the generator alone; %lld decode steps from %zu "
               "graphs\n",
-              same, hs.size(), (long long)e.impl().model->num_graph_steps(), e.impl().model->num_decode_graphs());
+              kv_cache_dtype.c_str(), same, hs.size(), (long long)e.impl().model->num_graph_steps(), e.impl().model->num_decode_graphs());
   EXPECT_GE(same, int(hs.size()) - 3);
   EXPECT_GT(e.impl().model->num_decode_graphs(), 0u);
   EXPECT_GT(e.impl().model->num_argmax_steps(), 0) << "greedy steps should draw their tokens in the lm_head";
   for (int i = 0; i < 200 && (e.metrics().running || e.metrics().waiting); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(e.metrics().kv_blocks_free, e.metrics().kv_blocks_total) << "blocks leaked";
+}
+
+}  // namespace
+
+TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
+  TRITIUM_REQUIRE_GPU();
+  run_mixed_requests("auto");
+}
+
+// --kv-cache-dtype fp8: the same, with K/V cached as e4m3 (the fp8 kernels through prefill,
+// mixed steps and decode graphs).
+TEST(GpuEngine, MixedRequestsWithFp8KvCache) {
+  TRITIUM_REQUIRE_GPU();
+  run_mixed_requests("fp8");
 }
 
 // The step budget's default on a GPU: 8192 with at least 70 GiB of memory, else 2048.

@@ -61,7 +61,10 @@ inline std::vector<float> rand_vals(size_t n, float lo, float hi, DType dt = DTy
   std::vector<float> v(n);
   for (auto& x : v) {
     float f = d(rng());
-    x = dt == DType::BF16 ? bf16_to_f32(f32_to_bf16(f)) : dt == DType::F16 ? f16_to_f32(f32_to_f16(f)) : f;
+    x = dt == DType::BF16     ? bf16_to_f32(f32_to_bf16(f))
+        : dt == DType::F16    ? f16_to_f32(f32_to_f16(f))
+        : dt == DType::F8E4M3 ? fp8e4m3_to_f32(f32_to_fp8e4m3(f))
+                              : f;
   }
   return v;
 }
@@ -92,7 +95,7 @@ inline Tensor device_i32(const std::vector<int32_t>& v, const Shape& shape) {
   return h.to(Device::cuda(0));
 }
 
-// Every byte 0xFF: NaN in F32, BF16 and F16.
+// Every byte 0xFF: NaN in F32, BF16, F16 and fp8 e4m3.
 inline void poison(Tensor& t) {
   ASSERT_TRUE(t.device().is_cuda() && t.is_contiguous());
   cuda::memset_d8_async(t.data(), 0xFF, t.nbytes(), cuda::current_stream(0));
@@ -125,7 +128,9 @@ inline double rel_err(const Tensor& a, const Tensor& b) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-inline const char* dtype_label(DType dt) { return dt == DType::BF16 ? "bf16" : dt == DType::F16 ? "fp16" : "f32"; }
+inline const char* dtype_label(DType dt) {
+  return dt == DType::BF16 ? "bf16" : dt == DType::F16 ? "fp16" : dt == DType::F8E4M3 ? "fp8" : "f32";
+}
 
 // A RoPE table (theta 10000) as ops::rope_write_kv takes it: [max_pos, rot], cos half then sin half.
 inline std::vector<float> rope_table(int64_t max_pos, int64_t rot) {

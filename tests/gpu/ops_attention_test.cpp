@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,10 +35,13 @@ class CudaAttention : public ::testing::Test {
   void SetUp() override { TRITIUM_REQUIRE_GPU(); }
 };
 
-// (a, b, c) constexpr triples of the pack's variants of one kernel, for bf16.
-std::set<std::vector<int64_t>> variants_of(const char* kernel, const char* ptr, std::vector<const char*> keys) {
+// (a, b, c) constexpr triples of the pack's variants of one kernel, for bf16 activations and a
+// KV cache of dtype kv.
+std::set<std::vector<int64_t>> variants_of(const char* kernel, const char* ptr, std::vector<const char*> keys,
+                                           DType kv = DType::BF16) {
   std::set<std::vector<int64_t>> r;
   for (const auto* v : cuda::detail::Catalog::for_device(0).find(kernel, ptr, DType::BF16)) {
+    if (!cuda::detail::kv_cache_is(*v, kv)) continue;
     std::vector<int64_t> k;
     for (const char* key : keys) k.push_back(v->cx(key));
     r.insert(k);
@@ -47,9 +51,12 @@ std::set<std::vector<int64_t>> variants_of(const char* kernel, const char* ptr, 
 
 // ------------------------------------------------------------------ RoPE + KV write
 
-void run_rope(int64_t hd, int64_t rot, bool neox, int64_t nh, int64_t nkv) {
+// kv: the cache dtype (fp8 e4m3: the GPU rounds k to bf16 before fp8, the CPU rounds its f32
+// k to fp8 once, so k may differ by one fp8 step; v is the same bf16 value rounded once).
+void run_rope(int64_t hd, int64_t rot, bool neox, int64_t nh, int64_t nkv, DType kv = DType::BF16) {
   SCOPED_TRACE(::testing::Message() << "hd " << hd << " rot " << rot << (neox ? " neox" : " gptj") << " nh " << nh
-                                    << " nkv " << nkv);
+                                    << " nkv " << nkv << " cache " << dtype_label(kv));
+  const double k_tol = kv == DType::F8E4M3 ? 0.07 : kTol;
   const int64_t T = 45, block_size = 16, num_blocks = 8, slots_total = num_blocks * block_size, max_pos = 4096;
   const int64_t qkv_dim = (nh + 2 * nkv) * hd;
   auto x = rand_vals(size_t(T * qkv_dim), -2, 2);
@@ -64,20 +71,22 @@ void run_rope(int64_t hd, int64_t rot, bool neox, int64_t nh, int64_t nkv) {
   slots[T - 1] = -1;
 
   Tensor dqkv = device_as(x, {T, qkv_dim}, DType::BF16);
-  Tensor dk = poisoned({num_blocks, block_size, nkv, hd}, DType::BF16);
-  Tensor dv = poisoned({num_blocks, block_size, nkv, hd}, DType::BF16);
+  Tensor dk = poisoned({num_blocks, block_size, nkv, hd}, kv);
+  Tensor dv = poisoned({num_blocks, block_size, nkv, hd}, kv);
   ops::RopeArgs ra{nh, nkv, hd, rot, neox};
   ops::rope_write_kv(dqkv, host_f32(cs, {max_pos, rot}).to(Device::cuda(0)), device_i32(pos, {T}),
                      device_i32(slots, {T}), dk, dv, ra);
 
   Tensor hqkv = host_f32(x, {T, qkv_dim});
-  Tensor hk = Tensor::zeros({num_blocks, block_size, nkv, hd}, DType::F32);
-  Tensor hv = Tensor::zeros({num_blocks, block_size, nkv, hd}, DType::F32);
+  const DType hkv = kv == DType::F8E4M3 ? kv : DType::F32;
+  Tensor hk = Tensor::zeros({num_blocks, block_size, nkv, hd}, hkv);
+  Tensor hv = Tensor::zeros({num_blocks, block_size, nkv, hd}, hkv);
   Tensor pos_h = Tensor::from_blob(pos.data(), {T}, DType::I32, Device::cpu(), nullptr);
   Tensor slots_h = Tensor::from_blob(slots.data(), {T}, DType::I32, Device::cpu(), nullptr);
   ops::rope_write_kv(hqkv, host_f32(cs, {max_pos, rot}), pos_h, slots_h, hk, hv, ra);
 
   Tensor got = download(dqkv), gk = download(dk), gv = download(dv);
+  hk = hk.to(DType::F32), hv = hv.to(DType::F32);
   // q rotated in place
   EXPECT_LE(rel_err(got.narrow(1, 0, nh * hd).contiguous(), hqkv.narrow(1, 0, nh * hd).contiguous()), kTol);
   // v inside qkv untouched (k inside qkv is left unrotated by design: see cuda_ops.h)
@@ -91,7 +100,7 @@ void run_rope(int64_t hd, int64_t rot, bool neox, int64_t nh, int64_t nkv) {
     Tensor gks = gk.view({slots_total, nkv * hd}).narrow(0, s, 1), gvs = gv.view({slots_total, nkv * hd}).narrow(0, s, 1);
     if (written.count(int32_t(s))) {
       Tensor hks = hk.view({slots_total, nkv * hd}).narrow(0, s, 1), hvs = hv.view({slots_total, nkv * hd}).narrow(0, s, 1);
-      EXPECT_LE(rel_err(gks, hks), kTol) << "k at slot " << s;
+      EXPECT_LE(rel_err(gks, hks), k_tol) << "k at slot " << s;
       EXPECT_EQ(rel_err(gvs, hvs), 0.0) << "v at slot " << s;
     } else {
       bool nan = true;
@@ -112,6 +121,16 @@ TEST_F(CudaAttention, RopeWriteKvEveryVariant) {
   }
 }
 
+TEST_F(CudaAttention, RopeWriteKvFp8Cache) {
+  auto vars = variants_of("rope_kv_write_kernel", "qkv_ptr", {"HEAD_DIM", "ROT_DIM", "IS_NEOX"}, DType::F8E4M3);
+  if (vars.empty())
+    GTEST_SKIP() << "no fp8 KV cache kernels for this GPU (sm89 or newer)";
+  for (const auto& v : vars) {
+    run_rope(v[0], v[1], v[2] != 0, 8, 2, DType::F8E4M3);
+    run_rope(v[0], v[1], v[2] != 0, 4, 4, DType::F8E4M3);
+  }
+}
+
 // ------------------------------------------------------------------ attention
 
 struct SeqSpec {
@@ -124,11 +143,14 @@ struct AttnCase {
   DType dt = DType::BF16;
   const char* what = "";
   int64_t decode_seqs = 0;  // AttentionArgs::decode_seqs: the leading one-query sequences
+  std::optional<DType> kv;  // the cache dtype (default dt)
 };
 
 void run_attention(const AttnCase& c) {
   SCOPED_TRACE(::testing::Message() << c.what << ": hd " << c.hd << " bs " << c.block_size << " nh " << c.nh
-                                    << " nkv " << c.nkv << " window " << c.window << " " << dtype_label(c.dt));
+                                    << " nkv " << c.nkv << " window " << c.window << " " << dtype_label(c.dt)
+                                    << " cache " << dtype_label(c.kv.value_or(c.dt)));
+  const DType kv = c.kv.value_or(c.dt);
   const int64_t S = int64_t(c.seqs.size()), hd = c.hd, bs = c.block_size, nh = c.nh, nkv = c.nkv;
   std::vector<int32_t> cu{0}, lens;
   int64_t max_q = 0, max_blocks = 0, total_blocks = 0;
@@ -161,7 +183,7 @@ void run_attention(const AttnCase& c) {
     for (int64_t j = 0; j < c.seqs[size_t(s)].ctx; ++j) {
       int64_t slot = int64_t(bt[size_t(s * max_blocks + j / bs)]) * bs + j % bs;
       used[size_t(slot)] = 1;
-      auto kr = rand_vals(size_t(row), -2, 2, c.dt), vr = rand_vals(size_t(row), -2, 2, c.dt);
+      auto kr = rand_vals(size_t(row), -2, 2, kv), vr = rand_vals(size_t(row), -2, 2, kv);
       std::copy(kr.begin(), kr.end(), kvals.begin() + slot * row);
       std::copy(vr.begin(), vr.end(), vvals.begin() + slot * row);
     }
@@ -169,7 +191,7 @@ void run_attention(const AttnCase& c) {
     std::vector<float> g = vals;
     for (int64_t sl = 0; sl < slots_total; ++sl)
       if (!used[size_t(sl)]) std::fill(g.begin() + sl * row, g.begin() + (sl + 1) * row, NAN);
-    return device_as(g, {num_blocks, bs, nkv, hd}, c.dt);
+    return device_as(g, {num_blocks, bs, nkv, hd}, kv);
   };
   Tensor dk = to_dev_cache(kvals), dv = to_dev_cache(vvals);
   Tensor hk = host_f32(kvals, {num_blocks, bs, nkv, hd}), hv = host_f32(vvals, {num_blocks, bs, nkv, hd});
@@ -264,6 +286,40 @@ TEST_F(CudaAttention, DecodeLongContexts) {
   }
 }
 
+// fp8 e4m3 caches (--kv-cache-dtype fp8): the CPU attends over the same rounded values in F32.
+TEST_F(CudaAttention, Fp8KvCache) {
+  auto vars = variants_of("prefill_attention_kernel", "q_ptr", {"HEAD_DIM", "KV_BLOCK_SIZE"}, DType::F8E4M3);
+  if (vars.empty()) GTEST_SKIP() << "no fp8 KV cache kernels for this GPU (sm89 or newer)";
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (const auto& v : vars) {
+    const int64_t hd = v[0], bs = v[1];
+    std::printf("  fp8 KV attention variant: head_dim %lld, block size %lld\n", (long long)hd, (long long)bs);
+    for (auto [nh, nkv] : kGqa) {
+      AttnCase c{hd, bs, nh, nkv, 0, {{17, 17}, {1, 9}, {40, 63}, {5, 100}}, DType::BF16, "fp8 ragged"};
+      c.kv = DType::F8E4M3;
+      run_attention(c);
+      c.window = 24;
+      c.seqs = {{1, 9}, {1, 100}, {1, 333}, {17, 17}, {40, 63}, {1, 5}};
+      c.decode_seqs = 3;
+      c.what = "fp8 mixed, 3 leading decodes, window";
+      run_attention(c);
+      c.window = 0;
+      c.decode_seqs = 0;
+      c.seqs = {{1, 1}, {1, 16}, {1, 17}, {1, 100}, {1, 333}};
+      c.what = "fp8 decode";
+      run_attention(c);
+    }
+    AttnCase c{hd, bs, 32, 8, 0, {{1, 1500}, {1, 2100}}, DType::BF16, "fp8 long decode"};
+    c.kv = DType::F8E4M3;
+    run_attention(c);
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_NE(rep.find("prefill_attention_bf16_kvfp8"), std::string::npos) << rep;
+  EXPECT_NE(rep.find("decode_attention_partial_bf16_kvfp8"), std::string::npos) << rep;
+}
+
 TEST_F(CudaAttention, F16) {
   for (auto [hd, bs] : attention_dims()) {
     run_attention({hd, bs, 8, 2, 0, {{17, 17}, {3, 50}}, DType::F16, "fp16 prefill"});
@@ -277,9 +333,11 @@ TEST_F(CudaAttention, F16) {
 // rope_write_kv then attention. Unused cache slots, the new tokens' slots included, hold NaN
 // on the GPU side: the fused kernel must write the new K/V and never read a slot before.
 void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t nh, int64_t nkv, int64_t window,
-                        const std::vector<int64_t>& ctx) {
+                        const std::vector<int64_t>& ctx, DType kv = DType::BF16) {
   SCOPED_TRACE(::testing::Message() << "hd " << hd << " rot " << rot << (neox ? " neox" : " gptj") << " bs " << bs
-                                    << " nh " << nh << " nkv " << nkv << " window " << window);
+                                    << " nh " << nh << " nkv " << nkv << " window " << window << " cache "
+                                    << dtype_label(kv));
+  const double k_tol = kv == DType::F8E4M3 ? 0.07 : kTol;  // see run_rope
   const int64_t S = int64_t(ctx.size()) + 1, max_pos = 4096;  // + a padding row (slot -1, length 1)
   std::vector<int64_t> lens64 = ctx;
   lens64.push_back(1);
@@ -305,14 +363,15 @@ void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t 
     pos.push_back(int32_t(rand_int(0, max_pos - 1)));
   }
   const std::vector<float> cs = rope_table(max_pos, rot);
-  auto kvals = rand_vals(size_t(slots_total * row), -2, 2), vvals = rand_vals(size_t(slots_total * row), -2, 2);
+  auto kvals = rand_vals(size_t(slots_total * row), -2, 2, kv), vvals = rand_vals(size_t(slots_total * row), -2, 2, kv);
   auto dev_cache = [&](std::vector<float> g) {
     for (int64_t sl = 0; sl < slots_total; ++sl)
       if (!cached[size_t(sl)]) std::fill(g.begin() + sl * row, g.begin() + (sl + 1) * row, NAN);
-    return device_as(g, {num_blocks, bs, nkv, hd}, DType::BF16);
+    return device_as(g, {num_blocks, bs, nkv, hd}, kv);
   };
   Tensor dk = dev_cache(kvals), dv = dev_cache(vvals);
-  Tensor hk = host_f32(kvals, {num_blocks, bs, nkv, hd}), hv = host_f32(vvals, {num_blocks, bs, nkv, hd});
+  const DType hkv = kv == DType::F8E4M3 ? kv : DType::F32;
+  Tensor hk = host_as(kvals, {num_blocks, bs, nkv, hd}, hkv), hv = host_as(vvals, {num_blocks, bs, nkv, hd}, hkv);
   const int64_t qkv_dim = (nh + 2 * nkv) * hd;
   auto x = rand_vals(size_t(S * qkv_dim), -2, 2);
   Tensor dqkv = device_as(x, {S, qkv_dim}, DType::BF16), hqkv = host_f32(x, {S, qkv_dim});
@@ -337,10 +396,10 @@ void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t 
   for (int64_t i = 0; i < nh * hd; ++i)
     ASSERT_TRUE(std::isfinite(load_as_float(got, (S - 1) * nh * hd + i))) << "padding row, element " << i;
   Tensor gk = download(dk).view({slots_total, row}), gv = download(dv).view({slots_total, row});
-  Tensor rk = hk.view({slots_total, row}), rv = hv.view({slots_total, row});
+  Tensor rk = hk.to(DType::F32).view({slots_total, row}), rv = hv.to(DType::F32).view({slots_total, row});
   for (int64_t s = 0; s + 1 < S; ++s) {
     const int64_t sl = slots[size_t(s)];
-    EXPECT_LE(rel_err(gk.narrow(0, sl, 1).contiguous(), rk.narrow(0, sl, 1).contiguous()), kTol) << "new k, seq " << s;
+    EXPECT_LE(rel_err(gk.narrow(0, sl, 1).contiguous(), rk.narrow(0, sl, 1).contiguous()), k_tol) << "new k, seq " << s;
     EXPECT_EQ(rel_err(gv.narrow(0, sl, 1).contiguous(), rv.narrow(0, sl, 1).contiguous()), 0.0) << "new v, seq " << s;
   }
 }
@@ -361,6 +420,22 @@ TEST_F(CudaAttention, RopeAttentionDecodeEveryVariant) {
   cuda::kernel_profile_enable(false);
   EXPECT_NE(rep.find("decode_rope_attention"), std::string::npos) << "the fused kernel never ran:\n" << rep;
   EXPECT_NE(rep.find("decode_attention_reduce"), std::string::npos) << "no case took several partitions:\n" << rep;
+  EXPECT_EQ(rep.find("rope_kv_write"), std::string::npos) << "a decode batch took the composed path:\n" << rep;
+}
+
+TEST_F(CudaAttention, RopeAttentionDecodeFp8Cache) {
+  auto vars = variants_of("decode_rope_attention_kernel", "qkv_ptr", {"HEAD_DIM", "ROT_DIM", "IS_NEOX", "KV_BLOCK_SIZE"},
+                          DType::F8E4M3);
+  if (vars.empty()) GTEST_SKIP() << "no fp8 KV cache kernels for this GPU (sm89 or newer)";
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (const auto& v : vars) {
+    for (auto [nh, nkv] : kGqa) run_rope_attention(v[0], v[1], v[2] != 0, v[3], nh, nkv, 0, {1, 16, 17, 100, 333}, DType::F8E4M3);
+    run_rope_attention(v[0], v[1], v[2] != 0, v[3], 8, 2, 24, {2100, 40}, DType::F8E4M3);
+  }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_NE(rep.find("decode_rope_attention_bf16_kvfp8"), std::string::npos) << "the fused kernel never ran:\n" << rep;
   EXPECT_EQ(rep.find("rope_kv_write"), std::string::npos) << "a decode batch took the composed path:\n" << rep;
 }
 

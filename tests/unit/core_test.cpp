@@ -39,6 +39,33 @@ TEST(Half, Fp8E4M3) {
   EXPECT_TRUE(std::isnan(fp8e4m3_to_f32(0x7f)));
 }
 
+TEST(Half, F32ToFp8E4M3RoundsToNearestEvenAndSaturates) {
+  for (int c = 0; c < 256; ++c) {  // every finite code round-trips
+    if ((c & 0x7f) == 0x7f) continue;
+    EXPECT_EQ(f32_to_fp8e4m3(fp8e4m3_to_f32(uint8_t(c))), c) << c;
+  }
+  // between each pair of neighbours: below the midpoint, at it (to the even code), above it
+  for (int c = 0; c < 0x7e; ++c) {
+    const float lo = fp8e4m3_to_f32(uint8_t(c)), hi = fp8e4m3_to_f32(uint8_t(c + 1)), mid = (lo + hi) / 2;
+    EXPECT_EQ(f32_to_fp8e4m3(std::nextafter(mid, lo)), c) << c;
+    EXPECT_EQ(f32_to_fp8e4m3(mid), c % 2 == 0 ? c : c + 1) << c;
+    EXPECT_EQ(f32_to_fp8e4m3(std::nextafter(mid, hi)), c + 1) << c;
+    EXPECT_EQ(f32_to_fp8e4m3(-mid), 0x80 | (c % 2 == 0 ? c : c + 1)) << c;
+  }
+  EXPECT_EQ(f32_to_fp8e4m3(464.0f), 0x7e);  // would round to 480: saturates
+  EXPECT_EQ(f32_to_fp8e4m3(1e9f), 0x7e);
+  EXPECT_EQ(f32_to_fp8e4m3(-INFINITY), 0xfe);
+  EXPECT_EQ(f32_to_fp8e4m3(std::ldexp(1.0f, -11)), 0x00);  // a quarter of the smallest step
+  EXPECT_EQ(f32_to_fp8e4m3(-0.0f), 0x80);
+  EXPECT_TRUE(std::isnan(fp8e4m3_to_f32(f32_to_fp8e4m3(NAN))));
+  Tensor t = Tensor::empty({3}, DType::F32);
+  t.data<float>()[0] = 1.0625f, t.data<float>()[1] = -7.9f, t.data<float>()[2] = 1000.f;
+  Tensor q = t.to(DType::F8E4M3).to(DType::F32);
+  EXPECT_EQ(q.data<float>()[0], 1.0f);
+  EXPECT_EQ(q.data<float>()[1], -8.0f);
+  EXPECT_EQ(q.data<float>()[2], 448.0f);
+}
+
 TEST(Tensor, ViewsNarrowAndCopy) {
   Tensor t = Tensor::empty({4, 6}, DType::F32);
   for (int i = 0; i < 24; ++i) t.data<float>()[i] = float(i);

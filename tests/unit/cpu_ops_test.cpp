@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/half.h"
 #include "ops/ops.h"
 #include "test_util.h"
 
@@ -159,6 +160,48 @@ TEST(CpuOps, PagedAttentionMatchesDenseReference) {
       }
     }
   }
+}
+
+TEST(CpuOps, Fp8KvCacheHoldsRoundedValues) {
+  // rope_write_kv into fp8 e4m3 caches stores what it would store in F32 ones, rounded to
+  // nearest even and saturated; attention over them equals attention over F32 caches holding
+  // the same rounded values.
+  const int64_t T = 3, nh = 4, nkv = 2, hd = 8, bs = 4, nblocks = 4;
+  Tensor qkv = test::random_tensor({T, (nh + 2 * nkv) * hd}, 11);
+  qkv.data<float>()[nh * hd] = 1000.f;  // a key element past fp8's range
+  Tensor qkv2 = Tensor::empty(qkv.shape(), DType::F32);
+  qkv2.copy_from(qkv);
+  Tensor cs = test::random_tensor({10, hd}, 12);
+  std::vector<int32_t> pos = {1, 2, 3}, slots = {9, 2, -1};
+  Tensor p = Tensor::from_blob(pos.data(), {T}, DType::I32, Device::cpu(), nullptr);
+  Tensor s = Tensor::from_blob(slots.data(), {T}, DType::I32, Device::cpu(), nullptr);
+  Tensor kc = Tensor::zeros({nblocks, bs, nkv, hd}, DType::F32), vc = Tensor::zeros({nblocks, bs, nkv, hd}, DType::F32);
+  Tensor k8 = Tensor::zeros({nblocks, bs, nkv, hd}, DType::F8E4M3), v8 = Tensor::zeros({nblocks, bs, nkv, hd}, DType::F8E4M3);
+  ops::rope_write_kv(qkv, cs, p, s, kc, vc, {nh, nkv, hd, hd, true});
+  ops::rope_write_kv(qkv2, cs, p, s, k8, v8, {nh, nkv, hd, hd, true});
+  EXPECT_EQ(test::rel_error(qkv2, qkv), 0.0);  // q rotated the same
+  for (int64_t i = 0; i < kc.numel(); ++i) {
+    EXPECT_EQ(k8.data<uint8_t>()[i], f32_to_fp8e4m3(kc.data<float>()[i])) << i;
+    EXPECT_EQ(v8.data<uint8_t>()[i], f32_to_fp8e4m3(vc.data<float>()[i])) << i;
+  }
+  EXPECT_GT(std::fabs(kc.data<float>()[9 * nkv * hd]), 448.f);
+  EXPECT_EQ(std::fabs(k8.to(DType::F32).data<float>()[9 * nkv * hd]), 448.f);
+
+  Tensor kr = k8.to(DType::F32), vr = v8.to(DType::F32);
+  for (int64_t i = 0; i < kr.numel(); ++i) EXPECT_FALSE(std::isnan(kr.data<float>()[i]));
+  std::vector<int32_t> lens = {7, 5}, cu = {0, 4, 5}, tables = {2, 0, 3, 1};
+  Tensor L = Tensor::from_blob(lens.data(), {2}, DType::I32, Device::cpu(), nullptr);
+  Tensor C = Tensor::from_blob(cu.data(), {3}, DType::I32, Device::cpu(), nullptr);
+  Tensor B = Tensor::from_blob(tables.data(), {2, 2}, DType::I32, Device::cpu(), nullptr);
+  Tensor q = test::random_tensor({5, nh, hd}, 13);
+  for (int64_t window : {0, 3}) {
+    Tensor out8 = Tensor::empty({5, nh * hd}, DType::F32), outr = Tensor::empty({5, nh * hd}, DType::F32);
+    ops::attention(q, k8, v8, B, C, L, 4, {0.35f, window}, out8);
+    ops::attention(q, kr, vr, B, C, L, 4, {0.35f, window}, outr);
+    EXPECT_EQ(test::rel_error(out8, outr), 0.0) << "window " << window;
+  }
+  Tensor out = Tensor::empty({5, nh * hd}, DType::F32);
+  EXPECT_THROW(ops::attention(q, k8, vc, B, C, L, 4, {0.35f, 0}, out), Error);  // mixed K/V dtypes
 }
 
 TEST(CpuOps, EmbeddingRejectsOutOfVocab) {

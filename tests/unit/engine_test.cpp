@@ -33,8 +33,9 @@ std::vector<Req> mixed_requests(int n, uint64_t seed, int vocab, std::vector<int
 }
 
 // Each request alone, through the simple generator (no scheduler).
-std::vector<std::vector<int32_t>> alone(const std::string& dir, const std::vector<Req>& reqs, SamplingParams sp) {
-  auto model = Model::load(dir);
+std::vector<std::vector<int32_t>> alone(const std::string& dir, const std::vector<Req>& reqs, SamplingParams sp,
+                                        const LoadOptions& lo = {}) {
+  auto model = Model::load(dir, lo);
   Generator gen(*model, 64, 16);
   std::vector<std::vector<int32_t>> out;
   for (auto& q : reqs) {
@@ -94,6 +95,29 @@ TEST(Engine, StepBudgetDefaultsByDevice) {
   Engine e(c);
   EXPECT_EQ(e.max_num_batched_tokens(), 96);
   c.max_num_batched_tokens = -1;
+  EXPECT_THROW(Engine{c}, Error);
+}
+
+TEST(Engine, Fp8KvCacheHoldsMoreBlocksAndMatchesAlone) {
+  // kv_cache_dtype "fp8": the same bytes hold 4x the blocks of the CPU's F32 cache, and
+  // batched greedy decoding gives each request's tokens alone with an fp8 cache.
+  auto reqs = mixed_requests(24, 5, 256);
+  LoadOptions lo;
+  lo.kv_cache_dtype = DType::F8E4M3;
+  auto ref = alone(test::golden_dir("qwen3"), reqs, greedy(), lo);
+  EngineConfig c = config("qwen3");
+  c.kv_cache_bytes = 4 << 20;
+  int64_t f32_blocks = 0;
+  {
+    Engine e(c);
+    f32_blocks = e.metrics().kv_blocks_total;
+  }
+  c.kv_cache_dtype = "fp8";
+  Engine e(c);
+  EXPECT_EQ(e.metrics().kv_blocks_total, 4 * f32_blocks);
+  EXPECT_EQ(batched(e, reqs, greedy()), ref);
+  EXPECT_NE(ref, alone(test::golden_dir("qwen3"), reqs, greedy())) << "fp8 and F32 caches gave the same tokens";
+  c.kv_cache_dtype = "int4";
   EXPECT_THROW(Engine{c}, Error);
 }
 

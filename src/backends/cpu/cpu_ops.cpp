@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "backends/cpu/simd.h"
+#include "core/half.h"
 #include "core/thread_pool.h"
 
 namespace tritium::cpu {
@@ -121,7 +122,9 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
   check_f32_last_contig(qkv, "rope", "qkv");
   TRITIUM_CHECK(cos_sin.dtype() == DType::F32 && cos_sin.is_contiguous() && cos_sin.size(1) == a.rotary_dim,
                 "rope: cos_sin must be contiguous F32 [N, rotary_dim]");
-  TRITIUM_CHECK(k_cache.dtype() == DType::F32 && v_cache.dtype() == DType::F32, "rope (cpu): KV cache must be F32");
+  const DType kv_dt = k_cache.dtype();
+  TRITIUM_CHECK((kv_dt == DType::F32 || kv_dt == DType::F8E4M3) && v_cache.dtype() == kv_dt,
+                "rope (cpu): the KV cache must be F32 or F8_E4M3, got ", k_cache.str(), " and ", v_cache.str());
   const int64_t T = qkv.size(0), hd = a.head_dim, nh = a.num_heads, nkv = a.num_kv_heads, rot = a.rotary_dim;
   TRITIUM_CHECK(qkv.size(1) == (nh + 2 * nkv) * hd, "rope: qkv ", qkv.str(), " does not hold ", nh, "+2x", nkv,
                 " heads of ", hd);
@@ -148,8 +151,17 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
       int64_t slot = slots[t];
       if (slot < 0) continue;
       TRITIUM_CHECK(slot < num_slots, "rope: slot ", slot, " outside the KV cache (", num_slots, " slots)");
-      std::memcpy(k_cache.data<float>() + slot * nkv * hd, row + nh * hd, size_t(nkv * hd) * 4);
-      std::memcpy(v_cache.data<float>() + slot * nkv * hd, row + (nh + nkv) * hd, size_t(nkv * hd) * 4);
+      if (kv_dt == DType::F32) {
+        std::memcpy(k_cache.data<float>() + slot * nkv * hd, row + nh * hd, size_t(nkv * hd) * 4);
+        std::memcpy(v_cache.data<float>() + slot * nkv * hd, row + (nh + nkv) * hd, size_t(nkv * hd) * 4);
+      } else {  // fp8 e4m3: nearest even, saturating (as the GPU kernels store)
+        uint8_t* kd = k_cache.data<uint8_t>() + slot * nkv * hd;
+        uint8_t* vd = v_cache.data<uint8_t>() + slot * nkv * hd;
+        for (int64_t i = 0; i < nkv * hd; ++i) {
+          kd[i] = f32_to_fp8e4m3(row[nh * hd + i]);
+          vd[i] = f32_to_fp8e4m3(row[(nh + nkv) * hd + i]);
+        }
+      }
     }
   });
 }

@@ -19,11 +19,16 @@
 //       into a CUDA graph.
 //   GQA groups larger than the decode kernel's BLOCK_G go through the prefill kernel.
 //
+// fp8 e4m3 caches (F8E4M3) take the pack's `..._kvfp8_...` builds of the same kernels (bf16
+// activations, block size 16, sm89+); the variant is picked by its k_cache_ptr type.
+//
 // rope_attention on a decode batch: decode_rope_attention_kernel, the partial kernel with the
 // RoPE + KV write folded in (same partitions, same reduce); otherwise rope_write_kv, then the
 // above.
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
+#include <set>
 
 #include "backends/cuda/cuda_ops.h"
 #include "backends/cuda/cuda_ops_util.h"
@@ -37,19 +42,32 @@ namespace {
 
 constexpr const char* kOp = "attention";
 
+// The variant for (activation dtype dt, head_dim, block size (< 0: any), KV cache dtype kv
+// (nullopt: kernels that read no cache)).
 const Variant* find_attn(const Catalog& cat, const char* kernel, const char* ptr_param, DType dt, int64_t hd,
-                         int64_t block_size) {
+                         int64_t block_size, std::optional<DType> kv) {
   for (const Variant* v : cat.find(kernel, ptr_param, dt))
-    if (v->cx("HEAD_DIM") == hd && (block_size < 0 || v->cx("KV_BLOCK_SIZE") == block_size)) return v;
+    if (v->cx("HEAD_DIM") == hd && (block_size < 0 || v->cx("KV_BLOCK_SIZE") == block_size) &&
+        (!kv || kv_cache_is(*v, *kv)))
+      return v;
   return nullptr;
 }
 
 std::string no_kernel(const Catalog& cat, const char* kernel, const char* ptr_param, DType dt, int64_t hd,
-                      int64_t block_size) {
+                      int64_t block_size, DType kv) {
+  std::set<int64_t> hds, bss;
+  for (const Variant* v : cat.find(kernel, ptr_param, dt))
+    if (kv_cache_is(*v, kv)) hds.insert(v->cx("HEAD_DIM")), bss.insert(v->cx("KV_BLOCK_SIZE"));
+  auto list = [](const std::set<int64_t>& s) {
+    std::string r;
+    for (int64_t x : s) r += (r.empty() ? "" : ", ") + std::to_string(x);
+    return r.empty() ? std::string("none") : r;
+  };
   return str_cat("attention (cuda): the kernel pack ", cat.origin(), " has no ", kernel, " for ", triton_type(dt),
-                 ", head_dim ", hd, ", KV block size ", block_size, " (head_dim available: ",
-                 cat.values_of(kernel, ptr_param, dt, "HEAD_DIM"), "; block sizes: ",
-                 cat.values_of(kernel, ptr_param, dt, "KV_BLOCK_SIZE"), "; see docs/KERNELS.md)");
+                 " with a ", triton_type(kv), " KV cache, head_dim ", hd, ", KV block size ", block_size,
+                 " (head_dim available: ", list(hds), "; block sizes: ", list(bss),
+                 kv == DType::F8E4M3 ? "; fp8 KV caches: bfloat16, block size 16, sm89 or newer" : "",
+                 "; see docs/KERNELS.md)");
 }
 
 // Partitions of a decode launch over (S, nkv, P): P aims at TRITIUM_DECODE_PROGRAMS_PER_SM
@@ -119,13 +137,13 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   TRITIUM_CHECK(q.dim() == 3, "attention (cuda): q ", describe(q), " must be [T, num_heads, head_dim]");
   const int64_t T = q.size(0), nh = q.size(1), hd = q.size(2);
   for (const Tensor* c : {&k_cache, &v_cache}) {
-    check_device(*c, dev, kOp, "KV cache");
-    check_same_dtype(*c, q, kOp, "KV cache");
+    check_kv_dtype(*c, q, dev, kOp);
     TRITIUM_CHECK(c->dim() == 4 && c->is_contiguous() && c->size(3) == hd, "attention (cuda): KV cache ",
                   describe(*c), " must be contiguous [blocks, block_size, num_kv_heads, ", hd, "]");
   }
-  TRITIUM_CHECK(k_cache.shape() == v_cache.shape(), "attention (cuda): K cache ", describe(k_cache),
-                " and V cache ", describe(v_cache), " differ in shape");
+  TRITIUM_CHECK(k_cache.shape() == v_cache.shape() && k_cache.dtype() == v_cache.dtype(),
+                "attention (cuda): K cache ", describe(k_cache), " and V cache ", describe(v_cache), " differ");
+  const DType kv = k_cache.dtype();
   const int64_t block_size = k_cache.size(1), nkv = k_cache.size(2);
   TRITIUM_CHECK(nkv > 0 && nh % nkv == 0, "attention (cuda): ", nh, " query heads are not a multiple of ", nkv,
                 " KV heads");
@@ -150,8 +168,8 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   const Variant* part = nullptr;
   const Variant* red = nullptr;
   if (D > 0) {
-    part = find_attn(cat, "decode_attention_partial_kernel", "q_ptr", dt, hd, block_size);
-    red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
+    part = find_attn(cat, "decode_attention_partial_kernel", "q_ptr", dt, hd, block_size, kv);
+    red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1, std::nullopt);
     if (part && q_per_kv > part->cx("BLOCK_G")) part = nullptr;  // group too large: prefill kernel below
   }
   const bool decodes = part && red;
@@ -171,8 +189,8 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   const int64_t first = decodes ? D : 0;
   if (first == S) return;
 
-  const Variant* pre = find_attn(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size);
-  TRITIUM_CHECK(pre, no_kernel(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size));
+  const Variant* pre = find_attn(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size, kv);
+  TRITIUM_CHECK(pre, no_kernel(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size, kv));
   const int64_t bm = pre->cx("BLOCK_M");
   launch(dev, *pre, {grid_dim(cdiv(max_query_len, bm), kOp), grid_dim(nh, kOp), grid_dim(S - first, kOp)},
          {q, k_cache, v_cache, out, block_tables, cu_seqlens_q, seq_lens, args.scale,
@@ -207,11 +225,11 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   const Variant *fused = nullptr, *fused3 = nullptr;
   for (const Variant* v : cat.find("decode_rope_attention_kernel", "qkv_ptr", dt))
     if (v->cx("HEAD_DIM") == hd && v->cx("ROT_DIM") == rope.rotary_dim && v->cx("IS_NEOX") == (rope.neox ? 1 : 0) &&
-        v->cx("KV_BLOCK_SIZE") == block_size && nh / nkv <= v->cx("BLOCK_G")) {
+        v->cx("KV_BLOCK_SIZE") == block_size && nh / nkv <= v->cx("BLOCK_G") && kv_cache_is(*v, k_cache.dtype())) {
       const bool s3 = v->name.size() > 3 && v->name.compare(v->name.size() - 3, 3, "_s3") == 0;
       (s3 ? fused3 : fused) = v;
     }
-  const Variant* red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1);
+  const Variant* red = find_attn(cat, "decode_attention_reduce_kernel", "out_ptr", dt, hd, -1, std::nullopt);
   if (!fused || !red) return composed();
 
   // The checks of rope_write_kv and attention, on what the fused kernel reads.
@@ -226,13 +244,12 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   check_i32(seq_lens, dev, S, kOp, "seq_lens");
   check_i32(cu_seqlens_q, dev, S + 1, kOp, "cu_seqlens_q");
   for (const Tensor* c : {&k_cache, &v_cache}) {
-    check_device(*c, dev, kOp, "KV cache");
-    check_same_dtype(*c, qkv, kOp, "KV cache");
+    check_kv_dtype(*c, qkv, dev, kOp);
     TRITIUM_CHECK(c->is_contiguous() && c->dim() == 4 && c->size(2) == nkv && c->size(3) == hd, kOp,
                   " (cuda): KV cache ", describe(*c), " must be contiguous [blocks, block_size, ", nkv, ", ", hd, "]");
   }
-  TRITIUM_CHECK(k_cache.shape() == v_cache.shape(), "attention (cuda): K cache ", describe(k_cache),
-                " and V cache ", describe(v_cache), " differ in shape");
+  TRITIUM_CHECK(k_cache.shape() == v_cache.shape() && k_cache.dtype() == v_cache.dtype(),
+                "attention (cuda): K cache ", describe(k_cache), " and V cache ", describe(v_cache), " differ");
   check_block_tables(block_tables, dev, S);
   check_act(out, dev, kOp, "out");
   check_same_dtype(out, qkv, kOp, "out");

@@ -193,23 +193,26 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
   check_i32(cs_index, dev, T, op, "cos_sin_index");
   check_i32(slot_mapping, dev, T, op, "slot_mapping");
   for (const Tensor* c : {&k_cache, &v_cache}) {
-    check_device(*c, dev, op, "KV cache");
-    check_same_dtype(*c, qkv, op, "KV cache");
+    check_kv_dtype(*c, qkv, dev, op);
     TRITIUM_CHECK(c->is_contiguous() && c->dim() == 4 && c->size(2) == nkv && c->size(3) == hd, op,
                   " (cuda): KV cache ", describe(*c), " must be contiguous [blocks, block_size, ", nkv, ", ", hd, "]");
   }
+  TRITIUM_CHECK(v_cache.dtype() == k_cache.dtype(), op, " (cuda): K cache ", describe(k_cache), " and V cache ",
+                describe(v_cache), " differ in dtype");
   if (T == 0) return;
   const Catalog& cat = Catalog::for_device(dev.index);
   const Variant* v = nullptr;
   std::string have;
   for (const Variant* c : cat.find("rope_kv_write_kernel", "qkv_ptr", qkv.dtype())) {
-    if (c->cx("IS_NEOX") != (a.neox ? 1 : 0)) continue;
+    if (c->cx("IS_NEOX") != (a.neox ? 1 : 0) || !kv_cache_is(*c, k_cache.dtype())) continue;
     have += (have.empty() ? "" : ", ") + std::to_string(c->cx("HEAD_DIM")) + "/" + std::to_string(c->cx("ROT_DIM"));
     if (c->cx("HEAD_DIM") == hd && c->cx("ROT_DIM") == rot) v = c;
   }
   TRITIUM_CHECK(v, op, " (cuda): the kernel pack ", cat.origin(), " has no ", a.neox ? "neox" : "gptj",
-                " RoPE kernel for head_dim ", hd, " with rotary_dim ", rot, " (", triton_type(qkv.dtype()),
-                "; head_dim/rotary_dim available: ", have.empty() ? "none" : have, "; see docs/KERNELS.md)");
+                " RoPE kernel for head_dim ", hd, " with rotary_dim ", rot, " (", triton_type(qkv.dtype()), ", ",
+                triton_type(k_cache.dtype()), " KV cache; head_dim/rotary_dim available: ", have.empty() ? "none" : have,
+                k_cache.dtype() == DType::F8E4M3 ? "; fp8 KV caches need bfloat16 on sm89 or newer" : "",
+                "; see docs/KERNELS.md)");
   const int32_t stride = to_i32(qkv.stride(0), op, "qkv row stride");
   launch(dev, *v, {grid_dim(T, op)},
          {qkv, qkv, cs_index, cos_sin, slot_mapping, k_cache, v_cache, stride, stride, to_i32(nh, op, "num_heads"),

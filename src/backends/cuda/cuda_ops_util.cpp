@@ -144,6 +144,7 @@ const char* triton_type(DType dt) {
     case DType::F32: return "fp32";
     case DType::I32: return "i32";
     case DType::I64: return "i64";
+    case DType::F8E4M3: return "fp8e4nv";
     default: return "?";
   }
 }
@@ -170,6 +171,17 @@ void check_act(const Tensor& t, Device dev, const char* op, const char* name) {
 void check_same_dtype(const Tensor& t, const Tensor& ref, const char* op, const char* name) {
   TRITIUM_CHECK(t.dtype() == ref.dtype(), op, " (cuda): ", name, " ", describe(t), " must have dtype ",
                 dtype_name(ref.dtype()), " (the kernels take one element type; Model::build converts weights)");
+}
+
+void check_kv_dtype(const Tensor& cache, const Tensor& act, Device dev, const char* op) {
+  check_device(cache, dev, op, "KV cache");
+  TRITIUM_CHECK(cache.dtype() == act.dtype() || cache.dtype() == DType::F8E4M3, op, " (cuda): KV cache ",
+                describe(cache), " must hold ", dtype_name(act.dtype()), " (the activations' dtype) or F8_E4M3");
+}
+
+bool kv_cache_is(const Variant& v, DType kv) {
+  auto it = v.param_types.find("k_cache_ptr");
+  return it != v.param_types.end() && it->second == std::string("*") + triton_type(kv);
 }
 
 void check_i32(const Tensor& t, Device dev, int64_t n, const char* op, const char* name) {

@@ -71,6 +71,10 @@ void check_device(const Tensor& t, Device dev, const char* op, const char* name)
 void check_act(const Tensor& t, Device dev, const char* op, const char* name);
 // Same dtype as `ref`.
 void check_same_dtype(const Tensor& t, const Tensor& ref, const char* op, const char* name);
+// A KV cache for activations `act`: on `dev`, in act's dtype or fp8 e4m3 (F8E4M3).
+void check_kv_dtype(const Tensor& cache, const Tensor& act, Device dev, const char* op);
+// Whether variant v's KV cache parameters (k_cache_ptr) take caches of dtype kv.
+bool kv_cache_is(const Variant& v, DType kv);
 // I32 tensor on `dev`, contiguous, with n elements (n < 0: any).
 void check_i32(const Tensor& t, Device dev, int64_t n, const char* op, const char* name);
 
