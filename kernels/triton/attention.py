@@ -46,6 +46,16 @@ def to_cache_dtype(x, cache_ptr):
 
 
 @triton.jit
+def dot_dtype(q, cache_ptr):
+    """q in the dtype the dots run in: fp16 over an fp8 cache (e4m3 converts to fp16 in one
+    instruction per pair, to bf16 only through fp16; q clamped to fp16's range), else q's own."""
+    if cache_ptr.dtype.element_ty == tl.float8e4nv:
+        return tl.minimum(tl.maximum(q.to(tl.float32), -65504.0), 65504.0).to(tl.float16)
+    else:
+        return q
+
+
+@triton.jit
 def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_scale, m_i, l_i, acc, MASKED: tl.constexpr,
                   HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr, BLOCK_N: tl.constexpr):
     """One BLOCK_N tile of keys: gather K/V rows through the block table, online-softmax update."""
@@ -100,6 +110,7 @@ def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tab
     tok = (q_start + offs_m).to(tl.int64)
     q = tl.load(q_ptr + tok[:, None] * q_stride_t + head * q_stride_h + d[None, :],
                 mask=mmask[:, None] & dmask[None, :], other=0.0)
+    q = dot_dtype(q, k_cache_ptr)
 
     # keys [lo, hi): causal upper end of this query tile, lower end from the sliding window
     hi = tl.minimum(seq_len, ctx + (pid_m + 1) * BLOCK_M)
@@ -152,6 +163,7 @@ def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, en
     """Online softmax of q [BLOCK_G, HEAD_P2] over cached tokens [start, end) of one sequence
     (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM): (running max in log2
     units, sum, unnormalized output)."""
+    q = dot_dtype(q, k_cache_ptr)
     m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
     l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)

@@ -337,7 +337,9 @@ void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t 
   SCOPED_TRACE(::testing::Message() << "hd " << hd << " rot " << rot << (neox ? " neox" : " gptj") << " bs " << bs
                                     << " nh " << nh << " nkv " << nkv << " window " << window << " cache "
                                     << dtype_label(kv));
-  const double k_tol = kv == DType::F8E4M3 ? 0.07 : kTol;  // see run_rope
+  // fp8: see run_rope; the new k's one-step differences also move the outputs a little (up to
+  // 1.2% at head_dim 16 and 32, where one element is a large part of a score)
+  const double k_tol = kv == DType::F8E4M3 ? 0.07 : kTol, out_tol = kv == DType::F8E4M3 ? 0.025 : kTol;
   const int64_t S = int64_t(ctx.size()) + 1, max_pos = 4096;  // + a padding row (slot -1, length 1)
   std::vector<int64_t> lens64 = ctx;
   lens64.push_back(1);
@@ -389,7 +391,7 @@ void run_rope_attention(int64_t hd, int64_t rot, bool neox, int64_t bs, int64_t 
                       host_i32(bt, {S, max_blocks}), host_i32(cu, {S + 1}), host_i32(lens, {S}), 1, ra, aa, ref);
   Tensor got = download(out);
   for (int64_t s = 0; s + 1 < S; ++s)
-    EXPECT_LE(rel_err(got.narrow(0, s, 1).contiguous(), ref.narrow(0, s, 1).contiguous()), kTol)
+    EXPECT_LE(rel_err(got.narrow(0, s, 1).contiguous(), ref.narrow(0, s, 1).contiguous()), out_tol)
         << "sequence " << s << " (context " << lens[size_t(s)] << ")";
   // The padding row (whose slot the CPU never writes, so its reference reads garbage) attends
   // to its own new token only: finite, never the NaN of its cache slot.
