@@ -71,21 +71,24 @@ std::string no_kernel(const Catalog& cat, const char* kernel, const char* ptr_pa
 }
 
 // Partitions of a decode launch over (S, nkv, P): P aims at TRITIUM_DECODE_PROGRAMS_PER_SM
-// (default 2) programs per SM, the partition size a multiple of 64 tokens.
+// (default 2) programs per SM, the partition size a multiple of the kernel's key tile
+// (BLOCK_N, at least 64 tokens).
 struct DecodeSplit {
   int64_t parts = 1, partition = 64;
 };
 
-DecodeSplit decode_split(const Catalog& cat, int64_t S, int64_t nkv, const Tensor& block_tables, int64_t block_size) {
+DecodeSplit decode_split(const Catalog& cat, int64_t S, int64_t nkv, const Tensor& block_tables, int64_t block_size,
+                         const Variant& kernel) {
+  const int64_t unit = std::max<int64_t>(64, kernel.cx_or("BLOCK_N", 64));
   const int64_t bound = std::max<int64_t>(1, block_tables.size(1) * block_size);  // >= every context
   static const int64_t per_sm = [] {
     const char* e = std::getenv("TRITIUM_DECODE_PROGRAMS_PER_SM");
     return e && *e ? std::max<int64_t>(1, std::atoll(e)) : int64_t(2);
   }();
   const int64_t want = cdiv(per_sm * int64_t(cat.sm_count()), S * nkv);
-  const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, 64));
+  const int64_t P0 = std::clamp<int64_t>(want, 1, cdiv(bound, unit));
   DecodeSplit d;
-  d.partition = cdiv(cdiv(bound, P0), 64) * 64;
+  d.partition = cdiv(cdiv(bound, P0), unit) * unit;
   d.parts = cdiv(bound, d.partition);
   return d;
 }
@@ -174,7 +177,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   }
   const bool decodes = part && red;
   if (decodes) {  // rows 0..D-1 are sequences 0..D-1, one query each
-    const DecodeSplit sp = decode_split(cat, D, nkv, block_tables, block_size);
+    const DecodeSplit sp = decode_split(cat, D, nkv, block_tables, block_size, *part);
     DecodePartials pa(D, nh, sp.parts, hd, dev);
     launch(dev, *part, {grid_dim(D, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
            {q, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out, args.scale,
@@ -255,7 +258,7 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   check_same_dtype(out, qkv, kOp, "out");
   const auto [o_st, o_sh] = out_strides(out, T, nh, hd);
 
-  const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size);
+  const DecodeSplit sp = decode_split(cat, S, nkv, block_tables, block_size, *fused);
   static const bool two_only = [] {
     const char* e = std::getenv("TRITIUM_DECODE_ATTN_STAGES");
     return e && std::string(e) == "2";
