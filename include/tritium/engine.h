@@ -22,6 +22,10 @@ struct EngineConfig {
   // KV cache dtype: "auto" (the compute dtype) or "fp8" / "fp8_e4m3" (e4m3, scale 1: half the
   // bytes, so twice the tokens and faster decode attention, at some accuracy; CUDA: sm89+, bf16).
   std::string kv_cache_dtype = "auto";
+  // Weight quantization: "none" or "fp8" (the decoder layers' linears as fp8 e4m3 with one scale
+  // per output row, made at load, and activations quantized per token: W8A8 as vLLM's
+  // --quantization fp8; half the weight bytes and fp8 tensor cores, at some accuracy; CUDA: sm89+).
+  std::string quantization = "none";
   int block_size = 16;          // tokens per KV block
   int max_num_seqs = 256;       // sequences in one batch at most
   // Tokens in one step at most (prefill chunking). 0: 8192 on a GPU with at least 70 GiB of

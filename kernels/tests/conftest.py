@@ -24,8 +24,8 @@ def _patch_lang_tensor(tensor, scope):
 _interp._patch_lang_tensor = _patch_lang_tensor
 
 
-# Triton 3.6's interpreter multiplies bf16 operands of tl.dot as their raw uint16 bit patterns.
-# Decode them to float32 first (exact), then run the original.
+# Triton 3.6's interpreter multiplies bf16 (and fp8) operands of tl.dot as their raw bit
+# patterns. Decode them to float32 first (exact), then run the original.
 import numpy as _np  # noqa: E402
 import triton.language as _tl  # noqa: E402
 
@@ -35,6 +35,9 @@ _orig_dot = _interp.InterpreterBuilder.create_dot
 def _bf16_as_f32(h):
     if h.dtype.scalar == _tl.bfloat16:
         return _interp.TensorHandle((h.data.astype(_np.uint32) << 16).view(_np.float32), _tl.float32)
+    if h.dtype.scalar == _tl.float8e4nv:  # held as uint8 codes too
+        from hostbuf import FP8_VALUES
+        return _interp.TensorHandle(FP8_VALUES[h.data.view(_np.uint8)], _tl.float32)
     return h
 
 

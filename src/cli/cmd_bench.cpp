@@ -26,6 +26,7 @@ namespace {
 
 // "fp8" for an fp8 e4m3 cache, else the dtype's name ("BF16", "F32").
 const char* kv_label(DType kv) { return kv == DType::F8E4M3 ? "fp8" : dtype_name(kv); }
+const char* weights_label(const Model& m) { return m.quantization() ? "fp8" : "none"; }
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -134,14 +135,16 @@ void run_decode(const DecodeArgs& a) {
                         {"graph_launch_us", launch_s * 1e6}, {"pipelined_steps", piped},
                         {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
                         {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s},
-                        {"kv_cache_dtype", kv_label(model->kv_cache_dtype())}};
+                        {"kv_cache_dtype", kv_label(model->kv_cache_dtype())},
+                        {"quantization", weights_label(*model)}, {"weight_bytes", model->weight_bytes()}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
   std::printf("model      %s (%s), device %s, %d threads\n", name.c_str(), s.summary().c_str(), device.c_str(),
               ThreadPool::global().num_threads());
-  std::printf("batch %lld, prompt %lld, generated %lld, KV cache %s, %s\n", (long long)a.batch,
-              (long long)a.prompt_len, (long long)a.gen_len, kv_label(model->kv_cache_dtype()),
+  std::printf("batch %lld, prompt %lld, generated %lld, KV cache %s, weight quantization %s (%.2f GB), %s\n",
+              (long long)a.batch, (long long)a.prompt_len, (long long)a.gen_len, kv_label(model->kv_cache_dtype()),
+              weights_label(*model), double(model->weight_bytes()) / 1e9,
               a.temperature > 0 ? str_cat("temperature ", a.temperature, " top-p ", a.top_p, " top-k ", a.top_k).c_str()
                                 : "greedy");
   std::printf("prefill    %.1f tokens/s\n", double(a.batch * a.prompt_len) / prefill_s);
@@ -306,14 +309,17 @@ void run_throughput(const ThroughputArgs& a) {
                         {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
                         {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", preemptions},
                         {"warmup_seconds", warm_s}, {"max_num_batched_tokens", engine.max_num_batched_tokens()},
-                        {"kv_cache_dtype", a.engine.model.kv_cache_dtype}};
+                        {"kv_cache_dtype", a.engine.model.kv_cache_dtype},
+                        {"quantization", a.engine.model.quantization}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
-  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s, at most %lld tokens a step, KV cache %s\n",
+  std::printf("model %s on %s: %d prompts x (%d in, %d out), rate %s, at most %lld tokens a step, KV cache %s, "
+              "weight quantization %s\n",
               engine.model_name().c_str(), engine.device().c_str(), a.num_prompts, a.input_len, a.output_len,
               a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once",
-              (long long)engine.max_num_batched_tokens(), a.engine.model.kv_cache_dtype.c_str());
+              (long long)engine.max_num_batched_tokens(), a.engine.model.kv_cache_dtype.c_str(),
+              a.engine.model.quantization.c_str());
   if (a.warmup) std::printf("warm-up     %.2f s (untimed: kernel loading, CUDA graph capture)\n", warm_s);
   std::printf("time        %.2f s\n", wall);
   std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,

@@ -56,6 +56,12 @@ void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const st
                 "attention, slightly less accurate; GPU: bfloat16 compute on sm89 or newer)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "fp8", "fp8_e4m3"}));
+  c->add_option("--quantization,-q", a.quantization,
+                "Weight quantization: none, or fp8 (the layers' linear weights as fp8 e4m3 with per-row scales, "
+                "made at load, and activations quantized per token: half the weight memory and fp8 tensor cores, "
+                "slightly less accurate; GPU: sm89 or newer)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "fp8"}));
   c->add_flag("--enforce-eager", a.enforce_eager,
               "GPU: launch every decode step's kernels one by one instead of replaying CUDA graphs");
 }
@@ -83,6 +89,7 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
     o.compute_dtype = *d;
   }
   o.kv_cache_dtype = kv_cache_dtype_from_string(a.kv_cache_dtype);
+  o.quantization = quantization_from_string(a.quantization);
   prepare_device(a.device);
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
   if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");

@@ -21,6 +21,7 @@ struct ModelArgs {
   int64_t block_size = 16;
   double kv_cache_gb = 0;  // 0 = the command's default
   std::string kv_cache_dtype = "auto";
+  std::string quantization = "none";
   bool enforce_eager = false;  // no CUDA graphs for decode steps
 };
 

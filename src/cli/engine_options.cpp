@@ -14,6 +14,7 @@ EngineConfig EngineArgs::config() const {
   c.device = model.device;
   c.dtype = model.dtype;
   c.kv_cache_dtype = model.kv_cache_dtype;
+  c.quantization = model.quantization;
   c.block_size = int(model.block_size);
   c.max_num_seqs = max_num_seqs;
   c.max_num_batched_tokens = max_num_batched_tokens;

@@ -56,4 +56,10 @@ std::optional<DType> kv_cache_dtype_from_string(std::string_view n) {
   throw Error("unknown KV cache dtype '" + std::string(n) + "' (auto, fp8, fp8_e4m3)");
 }
 
+std::optional<DType> quantization_from_string(std::string_view n) {
+  if (n == "none" || n.empty()) return std::nullopt;
+  if (n == "fp8") return DType::F8E4M3;
+  throw Error("unknown quantization '" + std::string(n) + "' (none, fp8)");
+}
+
 }  // namespace tritium

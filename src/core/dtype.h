@@ -20,5 +20,8 @@ std::optional<DType> dtype_from_string(std::string_view name);
 // Parses a KV cache dtype as vLLM's --kv-cache-dtype spells it: "auto" (nullopt: the compute
 // dtype), "fp8" or "fp8_e4m3" (F8E4M3); throws naming the accepted values otherwise.
 std::optional<DType> kv_cache_dtype_from_string(std::string_view name);
+// Weight quantization by name: "none" (nullopt) or "fp8" (F8E4M3 weights with per-row scales);
+// throws naming the accepted values otherwise.
+std::optional<DType> quantization_from_string(std::string_view name);
 
 }  // namespace tritium

@@ -65,6 +65,7 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
     lo.compute_dtype = *d;
   }
   lo.kv_cache_dtype = kv_cache_dtype_from_string(cfg.kv_cache_dtype);
+  lo.quantization = quantization_from_string(cfg.quantization);
   if (!cfg.synthetic.empty()) {
     model = Model::synthetic(cfg.synthetic, lo);
   } else {

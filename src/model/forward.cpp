@@ -24,13 +24,31 @@ namespace {
 
 int64_t up4(int64_t n) { return (n + 3) / 4 * 4; }  // I32 sections start 16-byte aligned
 
+// Room for the activations of fp8 linears (Linear::fp8): q [T, >= K] F8E4M3, s [T] F32.
+struct Fp8Act {
+  Tensor q, s;
+  // x quantized per row into q's first K columns (ops::quantize_fp8_rows)
+  Tensor quantize(const Tensor& x) const {
+    TRITIUM_CHECK(q.defined() && q.size(0) == x.size(0) && q.size(1) >= x.size(1), "fp8 linear: no room to quantize ",
+                  x.str());
+    Tensor xq = q.narrow(1, 0, x.size(1)), scales = s;  // views of the same storage
+    ops::quantize_fp8_rows(x, xq, scales);
+    return xq;
+  }
+};
+
 // out[:, cols of part i] = x @ W_i^T + b_i
-void run_linear(const Tensor& x, const Linear& lin, Tensor& out) {
+void run_linear(const Tensor& x, const Linear& lin, Tensor& out, const Fp8Act& f8) {
+  const Tensor xq = lin.fp8() ? f8.quantize(x) : Tensor();
   int64_t col = 0;
   for (size_t i = 0; i < lin.weights.size(); ++i) {
     int64_t n = lin.weights[i].size(0);
     Tensor o = lin.weights.size() == 1 ? out : out.narrow(1, col, n);
-    ops::linear(x, lin.weights[i], lin.biases.empty() ? nullptr : &lin.biases[i], o);
+    const Tensor* bias = lin.biases.empty() ? nullptr : &lin.biases[i];
+    if (lin.fp8())
+      ops::linear_fp8(xq, f8.s, lin.weights[i], lin.scales[i], bias, o);
+    else
+      ops::linear(x, lin.weights[i], bias, o);
     col += n;
   }
 }
@@ -38,13 +56,13 @@ void run_linear(const Tensor& x, const Linear& lin, Tensor& out) {
 // x @ W^T (+ b), added to residual, and normed with `norm` into `normed` when norm is given
 // (else the linear's output is left in `out` and residual is untouched).
 void linear_add_norm(const Tensor& x, const Linear& lin, Tensor& residual, const Tensor* norm, Tensor& normed,
-                     Tensor& out, float eps) {
-  if (norm && lin.weights.size() == 1) {
+                     Tensor& out, float eps, const Fp8Act& f8) {
+  if (norm && lin.weights.size() == 1 && !lin.fp8()) {
     ops::linear_add_rms_norm(x, lin.weights[0], lin.biases.empty() ? nullptr : &lin.biases[0], residual, *norm, eps,
                              normed, out);
     return;
   }
-  run_linear(x, lin, out);
+  run_linear(x, lin, out, f8);
   if (norm) ops::add_rms_norm(out, residual, *norm, eps, normed);
 }
 
@@ -102,6 +120,7 @@ struct Model::Workspace {
   int64_t rows = 0;
   Tensor residual, normed, qkv, attn, hidden, gate_up, mlp, logits;
   Tensor ids;  // I32: the greedy tokens of an argmax-only step
+  Tensor xq, xs;  // fp8 linears: the quantized activations [rows, max K] and their scales [rows]
 };
 
 struct Model::DecodeGraphs {
@@ -138,6 +157,10 @@ void Model::enable_decode_graphs(int64_t max_batch, bool capture) {
   w.mlp = Tensor::empty({B, s.intermediate_size}, compute_dtype_, device_);
   w.logits = Tensor::empty({B, s.vocab_size}, compute_dtype_, device_);
   w.ids = Tensor::empty({B}, DType::I32, device_);
+  if (quantization_) {
+    w.xq = Tensor::empty({B, fp8_act_cols()}, DType::F8E4M3, device_);
+    w.xs = Tensor::empty({B}, DType::F32, device_);
+  }
   graphs_ = std::move(g);
 }
 
@@ -168,7 +191,8 @@ int64_t Model::workspace_bytes(int64_t rows) const {
   const ModelSpec& s = spec_;
   const int64_t per_row = 5 * s.hidden_size + (s.num_heads + 2 * s.num_kv_heads) * s.head_dim +
                           s.num_heads * s.head_dim + 3 * s.intermediate_size + s.vocab_size + 2;  // + the id
-  return batch_bucket(rows) * per_row * int64_t(dtype_size(compute_dtype_));
+  const int64_t fp8_row = quantization_ ? fp8_act_cols() + 4 : 0;
+  return batch_bucket(rows) * (per_row * int64_t(dtype_size(compute_dtype_)) + fp8_row);
 }
 
 // Packs the step's metadata for Tp tokens / Sp sequences (>= the batch's: padding rows) with
@@ -223,13 +247,19 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
   Tensor hidden = buf(&Workspace::hidden, H);  // output of o_proj / down_proj
   Tensor gate_up = buf(&Workspace::gate_up, 2 * I), mlp = buf(&Workspace::mlp, I);
 
+  Fp8Act f8;
+  if (quantization_) {
+    f8.q = ws ? ws->xq.narrow(0, 0, T) : Tensor::empty({T, fp8_act_cols()}, DType::F8E4M3, dev);
+    f8.s = ws ? ws->xs.narrow(0, 0, T) : Tensor::empty({T}, DType::F32, dev);
+  }
+
   ops::RopeArgs ra{nh, nkv, hd, s.rotary_dim, s.rope.layout == RopeLayout::Neox};
   const float eps = float(s.rms_norm_eps);
   ops::embedding(m.ids, embed_, residual);
   ops::rms_norm(residual, layers_[0].input_norm, eps, normed);
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
-    run_linear(normed, L.qkv, qkv);
+    run_linear(normed, L.qkv, qkv, f8);
     if (s.qk_norm) {
       Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
       Tensor k3 = qkv.narrow(1, nh * hd, nkv * hd).view_strided({T, nkv, hd}, {qkv_dim, hd, 1});
@@ -240,17 +270,20 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
     ops::rope_attention(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens,
                         max_q, ra, aa, attn);
     // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
-    linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps);
+    linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps, f8);
     if (L.gate_up.weights.size() == 1 && L.gate_up.biases.empty()) {
-      ops::linear_silu_mul(normed, L.gate_up.weights[0], mlp, gate_up);
+      if (L.gate_up.fp8())
+        ops::linear_fp8_silu_mul(f8.quantize(normed), f8.s, L.gate_up.weights[0], L.gate_up.scales[0], mlp, gate_up);
+      else
+        ops::linear_silu_mul(normed, L.gate_up.weights[0], mlp, gate_up);
     } else {
-      run_linear(normed, L.gate_up, gate_up);
+      run_linear(normed, L.gate_up, gate_up, f8);
       ops::silu_and_mul(gate_up, mlp);
     }
     // down_proj, then residual add and the next layer's norm (the final norm after the last
     // layer when every row's logits are wanted; otherwise the wanted rows are gathered below)
     const Tensor* next = l + 1 < s.num_layers ? &layers_[size_t(l + 1)].input_norm : all_rows ? &final_norm_ : nullptr;
-    linear_add_norm(mlp, L.down, residual, next, normed, hidden, eps);
+    linear_add_norm(mlp, L.down, residual, next, normed, hidden, eps, f8);
   }
 
   // Final norm only for the rows whose logits are wanted.

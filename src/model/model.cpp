@@ -14,6 +14,7 @@
 #include "core/half.h"
 #include "model/rope.h"
 #include "model/safetensors.h"
+#include "ops/ops.h"
 
 namespace tritium {
 
@@ -116,6 +117,9 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
                 dtype_name(m->kv_dtype_));
   TRITIUM_CHECK(m->kv_dtype_ != DType::F8E4M3 || cpu_or_bf16(opts.device, m->compute_dtype_),
                 "an fp8 KV cache on ", opts.device.str(), " needs bfloat16 compute, not ", dtype_name(m->compute_dtype_));
+  m->quantization_ = opts.quantization;
+  TRITIUM_CHECK(!m->quantization_ || *m->quantization_ == DType::F8E4M3, "weight quantization ",
+                dtype_name(*m->quantization_), " is not supported (fp8 only)");
   const bool cpu = opts.device.is_cpu();
   auto expected = expected_tensors(spec);
   std::map<std::string, Shape> shapes(expected.begin(), expected.end());
@@ -136,7 +140,6 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
         if (done == expected.size()) std::fprintf(stderr, "\n");
       }
     }
-    m->weight_bytes_ += int64_t(t.nbytes());
     return t;
   };
   // CPU: small vectors (norms, biases) are kept in F32; matrices stay zero-copy in their
@@ -152,10 +155,23 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
     Tensor t = fetch(name);
     return cpu ? t : t.to(m->compute_dtype_).to(opts.device);
   };
+  // fp8 weights: each weight (host, any float dtype) is quantized per output row on the host
+  // (ops::quantize_fp8_rows on the CPU), then the codes and scales go to the device.
+  auto add_weight = [&](Linear& lin, const Tensor& host) {
+    if (!m->quantization_) {
+      lin.weights.push_back(cpu ? host : host.to(m->compute_dtype_).to(opts.device));
+      return;
+    }
+    Tensor f = host.dtype() == DType::F32 ? host.contiguous() : host.to(DType::F32);
+    Tensor q = Tensor::empty(f.shape(), DType::F8E4M3), sc = Tensor::empty({f.size(0)}, DType::F32);
+    ops::quantize_fp8_rows(f, q, sc);
+    lin.weights.push_back(cpu ? q : q.to(opts.device));
+    lin.scales.push_back(cpu ? sc : sc.to(opts.device));
+  };
   // GPU: q|k|v and gate|up are concatenated into one weight each (rows in that order), so
   // each is one GEMV / GEMM launch over the wider N instead of three or two narrow ones.
   // The CPU keeps the checkpoint's tensors (zero-copy) and writes column slices.
-  auto fused = [&](const std::vector<std::string>& names) {
+  auto fused_host = [&](const std::vector<std::string>& names) {
     std::vector<Tensor> parts;
     int64_t rows = 0;
     for (auto& n : names) {
@@ -171,12 +187,12 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
       std::memcpy(dst, c.data(), c.nbytes());
       dst += c.nbytes();
     }
-    return all.to(opts.device);
+    return all;
   };
   auto linear_parts = [&](Linear& lin, const std::string& prefix, const std::vector<std::string>& projs, bool bias) {
     if (cpu) {
       for (auto& n : projs) {
-        lin.weights.push_back(mat(prefix + n + ".weight"));
+        add_weight(lin, fetch(prefix + n + ".weight"));
         if (bias) lin.biases.push_back(vec(prefix + n + ".bias"));
       }
       return;
@@ -186,8 +202,8 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
       w.push_back(prefix + n + ".weight");
       b.push_back(prefix + n + ".bias");
     }
-    lin.weights.push_back(fused(w));
-    if (bias) lin.biases.push_back(fused(b));
+    add_weight(lin, fused_host(w));
+    if (bias) lin.biases.push_back(fused_host(b).to(opts.device));
   };
   m->embed_ = mat("model.embed_tokens.weight");
   for (int64_t l = 0; l < spec.num_layers; ++l) {
@@ -196,20 +212,31 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
     L.input_norm = vec(p + "input_layernorm.weight");
     L.post_norm = vec(p + "post_attention_layernorm.weight");
     linear_parts(L.qkv, p + "self_attn.", {"q_proj", "k_proj", "v_proj"}, spec.qkv_bias);
-    L.o.weights.push_back(mat(p + "self_attn.o_proj.weight"));
+    add_weight(L.o, fetch(p + "self_attn.o_proj.weight"));
     if (spec.o_bias) L.o.biases.push_back(vec(p + "self_attn.o_proj.bias"));
     if (spec.qk_norm) {
       L.q_norm = vec(p + "self_attn.q_norm.weight");
       L.k_norm = vec(p + "self_attn.k_norm.weight");
     }
     linear_parts(L.gate_up, p + "mlp.", {"gate_proj", "up_proj"}, spec.mlp_bias);
-    L.down.weights.push_back(mat(p + "mlp.down_proj.weight"));
+    add_weight(L.down, fetch(p + "mlp.down_proj.weight"));
     if (spec.mlp_bias) L.down.biases.push_back(vec(p + "mlp.down_proj.bias"));
     m->layers_.push_back(std::move(L));
   }
   m->final_norm_ = vec("model.norm.weight");
   m->lm_head_ = spec.tie_word_embeddings ? m->embed_ : mat("lm_head.weight");
   m->rope_table_ = rope_table(spec, std::max<int64_t>(spec.max_position_embeddings, 1)).to(opts.device);
+  // the bytes as held (the checkpoint's on the CPU, which maps it; converted or quantized on a GPU)
+  int64_t held = int64_t(m->embed_.nbytes() + m->final_norm_.nbytes());
+  if (!spec.tie_word_embeddings) held += int64_t(m->lm_head_.nbytes());
+  for (const LayerWeights& L : m->layers_) {
+    for (const Tensor* t : {&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm})
+      if (t->defined()) held += int64_t(t->nbytes());
+    for (const Linear* lin : {&L.qkv, &L.o, &L.gate_up, &L.down})
+      for (const auto* list : {&lin->weights, &lin->biases, &lin->scales})
+        for (const Tensor& t : *list) held += int64_t(t.nbytes());
+  }
+  m->weight_bytes_ = held;
   return m;
 }
 

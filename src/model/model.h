@@ -1,6 +1,7 @@
 // A decoder-only transformer (Llama family: Llama, Mistral, Qwen2, Qwen3) written with ops.
 // forward() takes a flattened batch: prefill chunks and decodes of many sequences together.
 #pragma once
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -22,6 +23,12 @@ struct LoadOptions {
   // nearest, saturating at +-448), half the bytes of a bf16 cache, as vLLM's
   // --kv-cache-dtype fp8 without calibrated scales. CUDA: bf16 compute on sm89+.
   std::optional<DType> kv_cache_dtype;
+  // Weight quantization of the decoder layers' linears (q|k|v, o, gate|up, down): nullopt =
+  // none; F8E4M3 = fp8 e4m3 with one F32 scale per output row, made at load from the
+  // checkpoint's weights, and activations quantized per token before each of those linears
+  // (W8A8, as vLLM's --quantization fp8). Embeddings, norms and the lm_head keep the compute
+  // dtype. CUDA: sm89+.
+  std::optional<DType> quantization;
   bool progress = false;  // print a progress bar while loading / uploading
 };
 
@@ -53,7 +60,9 @@ struct Linear {
   // Output column ranges in order (fused q|k|v or gate|up on the GPU is one part).
   std::vector<Tensor> weights;  // each [N_i, K]
   std::vector<Tensor> biases;   // empty, or one per weight
+  std::vector<Tensor> scales;   // fp8 weights (F8E4M3): F32 [N_i], one per weight; else empty
   int64_t out_features() const;
+  bool fp8() const { return !scales.empty(); }
 };
 
 struct LayerWeights {
@@ -76,7 +85,10 @@ class Model {
   Device device() const { return device_; }
   DType compute_dtype() const { return compute_dtype_; }
   DType kv_cache_dtype() const { return kv_dtype_; }
-  int64_t weight_bytes() const { return weight_bytes_; }
+  // The dtype of the decoder layers' linear weights: the compute dtype (or, on the CPU, the
+  // checkpoint's) unless LoadOptions::quantization made them F8E4M3.
+  std::optional<DType> quantization() const { return quantization_; }
+  int64_t weight_bytes() const { return weight_bytes_; }  // bytes of the weights as held
   int64_t kv_bytes_per_block(int64_t block_size) const;
 
   KVCache allocate_kv_cache(int64_t num_blocks, int64_t block_size) const;
@@ -120,6 +132,10 @@ class Model {
   struct Workspace;
   struct DecodeGraphs;
   Model();
+  // Columns of the fp8 activation buffer: the widest input of a quantized linear.
+  int64_t fp8_act_cols() const {
+    return std::max({spec_.hidden_size, spec_.num_heads * spec_.head_dim, spec_.intermediate_size});
+  }
   static void pack_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, int32_t* host);
   StepMeta upload_meta(const ForwardBatch& b, const MetaLayout& L, bool rope_rows, Tensor* dst);
   // decode_seqs: the leading sequences with one query token each (ops::AttentionArgs).
@@ -130,6 +146,7 @@ class Model {
   Device device_;
   DType compute_dtype_ = DType::F32;
   DType kv_dtype_ = DType::F32;
+  std::optional<DType> quantization_;
   int64_t weight_bytes_ = 0;
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;

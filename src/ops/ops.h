@@ -66,6 +66,13 @@ struct OpTable {
   // would store it in x's dtype, lowest id on ties; the logits need not be written anywhere.
   // Optional (has_linear_argmax).
   void (*linear_argmax)(const Tensor& x, const Tensor& w, Tensor& out_ids);
+  // fp8 e4m3 linears (W8A8, --quantization fp8): see quantize_fp8_rows / linear_fp8 below.
+  void (*quantize_fp8_rows)(const Tensor& x, Tensor& q, Tensor& scales);
+  void (*linear_fp8)(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales,
+                     const Tensor* bias, Tensor& out);
+  // Optional fusion (else composed from linear_fp8 and silu_and_mul).
+  void (*linear_fp8_silu_mul)(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up,
+                              const Tensor& w_scales, Tensor& out, Tensor& scratch);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -110,6 +117,28 @@ inline void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids) {
   const OpTable& t = op_table(x.device());
   TRITIUM_CHECK(t.linear_argmax, "linear_argmax: not available on ", x.device().str());
   t.linear_argmax(x, w, out_ids);
+}
+// Per-row dynamic fp8 quantization: x [M, K] (the activations' dtype; on the CPU also the
+// weights at load) -> q [M, K] F8E4M3, scales F32 [M], with scales[m] = max|x[m, :]| / 448
+// (1 for a row of zeros) and q[m, k] = x[m, k] / scales[m] rounded to nearest even.
+constexpr float kFp8Max = 448.0f;
+inline void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales) {
+  op_table(x.device()).quantize_fp8_rows(x, q, scales);
+}
+// out [M, N] = (xq [M, K] @ w [N, K]^T) * x_scales [M] * w_scales [N] (+ bias [N]), with xq and w
+// F8E4M3 (quantize_fp8_rows), an f32 accumulator, out and bias in the activations' dtype.
+inline void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales,
+                       const Tensor* bias, Tensor& out) {
+  op_table(xq.device()).linear_fp8(xq, x_scales, w, w_scales, bias, out);
+}
+// linear_silu_mul over fp8 operands: w_gate_up [2I, K] F8E4M3 with w_scales [2I]; out [M, I] =
+// silu(gate) * up of linear_fp8's result. scratch [M, 2I] may receive that result on the way.
+inline void linear_fp8_silu_mul(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up,
+                                const Tensor& w_scales, Tensor& out, Tensor& scratch) {
+  const OpTable& t = op_table(xq.device());
+  if (t.linear_fp8_silu_mul) return t.linear_fp8_silu_mul(xq, x_scales, w_gate_up, w_scales, out, scratch);
+  t.linear_fp8(xq, x_scales, w_gate_up, w_scales, nullptr, scratch);
+  t.silu_and_mul(scratch, out);
 }
 // gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
 inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }

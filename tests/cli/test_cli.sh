@@ -30,6 +30,11 @@ expect 0 '"warmup_seconds":0.0' -- $BIN bench throughput --synthetic tiny --num-
 # the step budget: the CPU default, or what was asked for
 expect 0 '"max_num_batched_tokens":2048' -- $BIN bench throughput --synthetic tiny --num-prompts 2 --input-len 8 --output-len 2 --no-warmup --json
 expect 0 'at most 64 tokens a step' -- $BIN bench throughput --synthetic tiny --num-prompts 2 --input-len 8 --output-len 2 --no-warmup --max-num-batched-tokens 64
+# fp8 weights (W8A8): named in bench output, an unknown scheme is refused by name
+expect 0 '"quantization":"fp8"' -- $BIN bench throughput --synthetic tiny --num-prompts 2 --input-len 8 --output-len 2 --no-warmup --quantization fp8 --json
+expect 0 'weight quantization fp8' -- $BIN bench decode --synthetic tiny --batch 2 --prompt-len 8 --gen-len 4 -q fp8
+expect nonzero "quantization" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 1 --quantization int4
+expect 0 "finish_reason" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 5,6,7 --max-tokens 3 --quantization fp8 --json
 expect nonzero "exactly one of" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama"
 expect 0 "finish_reason" -- $BIN generate --model "$ROOT/tests/fixtures/golden/llama" --prompt-ids 5,6,7 --max-tokens 3 --json
 echo "$passes passed, $fails failed"

@@ -3,7 +3,7 @@
 // their lengths, free every block, replay graphs, and give the tokens each request gets alone
 // through the simple generator, except where bf16 rounding under a different batch shape
 // flips a near-tie (at most a few requests; the count is printed); the same with an fp8 KV
-// cache. Skips without a GPU.
+// cache and with fp8 weights. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #ifdef TRITIUM_HAVE_CUDA
@@ -21,8 +21,9 @@ using namespace tritium::gputest;
 
 namespace {
 
-// kv_cache_dtype: "auto" or "fp8" (the generator alone then loads the model with an fp8 cache too).
-void run_mixed_requests(const std::string& kv_cache_dtype) {
+// kv_cache_dtype: "auto" or "fp8" (the generator alone then loads the model with an fp8 cache
+// too); quantization: "none" or "fp8" (likewise).
+void run_mixed_requests(const std::string& kv_cache_dtype, const std::string& quantization = "none") {
   const std::string root = test::find_golden_root();
   ASSERT_FALSE(root.empty()) << "no tests/fixtures/golden: run from the repository root";
   const std::string dir = root + "/qwen3";
@@ -42,6 +43,7 @@ void run_mixed_requests(const std::string& kv_cache_dtype) {
   LoadOptions lo;
   lo.device = Device::cuda(0);
   lo.kv_cache_dtype = kv_cache_dtype_from_string(kv_cache_dtype);
+  lo.quantization = quantization_from_string(quantization);
   auto model = Model::load(dir, lo);
   Generator gen(*model, 64, 16);
   std::vector<std::vector<int32_t>> alone;
@@ -56,7 +58,9 @@ void run_mixed_requests(const std::string& kv_cache_dtype) {
   c.max_num_batched_tokens = 96;
   c.kv_cache_bytes = int64_t(64) << 20;
   c.kv_cache_dtype = kv_cache_dtype;
+  c.quantization = quantization;
   Engine e(c);
+  EXPECT_EQ(e.impl().model->quantization().has_value(), quantization == "fp8");
   EXPECT_EQ(e.impl().kv.k[0].dtype(), kv_cache_dtype == "fp8" ? DType::F8E4M3 : DType::BF16);
   std::vector<RequestHandle> hs;
   for (size_t i = 0; i < prompts.size(); ++i) {
@@ -74,9 +78,9 @@ void run_mixed_requests(const std::string& kv_cache_dtype) {
     EXPECT_EQ(int(ids.size()), lens[i]) << "request " << i;
     same += ids == alone[i];
   }
-  std::printf("[gpu engine, %s KV cache] %d/%zu requests token-identical to the generator alone; %lld decode steps from %zu "
+  std::printf("[gpu engine, %s KV cache, weights %s] %d/%zu requests token-identical to the generator alone; %lld decode steps from %zu "
               "graphs\n",
-              kv_cache_dtype.c_str(), same, hs.size(), (long long)e.impl().model->num_graph_steps(), e.impl().model->num_decode_graphs());
+              kv_cache_dtype.c_str(), quantization.c_str(), same, hs.size(), (long long)e.impl().model->num_graph_steps(), e.impl().model->num_decode_graphs());
   EXPECT_GE(same, int(hs.size()) - 3);
   EXPECT_GT(e.impl().model->num_decode_graphs(), 0u);
   EXPECT_GT(e.impl().model->num_argmax_steps(), 0) << "greedy steps should draw their tokens in the lm_head";
@@ -97,6 +101,16 @@ TEST(GpuEngine, MixedRequestsWithGraphsAndDeviceSampling) {
 TEST(GpuEngine, MixedRequestsWithFp8KvCache) {
   TRITIUM_REQUIRE_GPU();
   run_mixed_requests("fp8");
+}
+
+// --quantization fp8: the layers' linears on fp8 tensor cores (activations quantized per token,
+// so a request's tokens do not depend on its batch beyond the bf16 near-ties above); with an
+// fp8 KV cache as well.
+TEST(GpuEngine, MixedRequestsWithFp8Weights) {
+  TRITIUM_REQUIRE_GPU();
+  if (cuda::device_info(0).cc_major * 10 + cuda::device_info(0).cc_minor < 89) GTEST_SKIP() << "fp8 needs sm89+";
+  run_mixed_requests("auto", "fp8");
+  run_mixed_requests("fp8", "fp8");
 }
 
 // The step budget's default on a GPU: 8192 with at least 70 GiB of memory, else 2048.

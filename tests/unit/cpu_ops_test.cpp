@@ -214,3 +214,56 @@ TEST(CpuOps, EmbeddingRejectsOutOfVocab) {
   ops::embedding(I, table, out);
   EXPECT_EQ(out.data<float>()[4], load_as_float(table, 36));
 }
+
+TEST(CpuOps, Fp8QuantizeRowsAndLinear) {
+  // quantize_fp8_rows: scale = max|row| / 448 (1 for zeros), codes = row / scale rounded to
+  // nearest even; linear_fp8 = the products of those rounded values times both scales (+ bias),
+  // checked against a double-precision sum over the decoded codes, and close to the f32 linear.
+  const int64_t M = 6, K = 80, N = 21;
+  Tensor x = test::random_tensor({M, K}, 41);
+  for (int64_t k = 0; k < K; ++k) {
+    x.data<float>()[1 * K + k] = 0.f;              // a row of zeros
+    x.data<float>()[2 * K + k] *= 1e-3f;          // a small row
+    x.data<float>()[3 * K + k] *= 5e3f;           // a large one
+  }
+  Tensor w = test::random_tensor({N, K}, 42);
+  Tensor bias = test::random_tensor({N}, 43);
+  Tensor xq = Tensor::empty({M, K}, DType::F8E4M3), xs = Tensor::empty({M}, DType::F32);
+  Tensor wq = Tensor::empty({N, K}, DType::F8E4M3), wsc = Tensor::empty({N}, DType::F32);
+  ops::quantize_fp8_rows(x, xq, xs);
+  ops::quantize_fp8_rows(w, wq, wsc);
+  for (int64_t m = 0; m < M; ++m) {
+    float amax = 0;
+    for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::fabs(x.data<float>()[m * K + k]));
+    const float s = amax > 0 ? amax / 448.f : 1.f;
+    EXPECT_EQ(xs.data<float>()[m], s) << m;
+    int at_max = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      const uint8_t c = xq.data<uint8_t>()[m * K + k];
+      EXPECT_EQ(c, f32_to_fp8e4m3(x.data<float>()[m * K + k] / s)) << m << "," << k;
+      at_max += std::fabs(fp8e4m3_to_f32(c)) == 448.f;
+    }
+    EXPECT_EQ(at_max > 0, m != 1) << "the row's largest element should land on 448";
+  }
+  Tensor big = Tensor::zeros({M, N + 4}, DType::F32);
+  Tensor out = big.narrow(1, 2, N);
+  ops::linear_fp8(xq, xs, wq, wsc, &bias, out);
+  Tensor ref = Tensor::empty({M, N}, DType::F32), exact = Tensor::empty({M, N}, DType::F32);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += double(fp8e4m3_to_f32(xq.data<uint8_t>()[m * K + k])) * fp8e4m3_to_f32(wq.data<uint8_t>()[n * K + k]);
+      ref.data<float>()[m * N + n] = float(s * xs.data<float>()[m] * wsc.data<float>()[n] + bias.data<float>()[n]);
+      exact.data<float>()[m * N + n] = float(naive_dot(x, m, w, n) + bias.data<float>()[n]);
+    }
+  EXPECT_LT(test::rel_error(out.contiguous(), ref), 1e-6);
+  const double err = test::rel_error(out.contiguous(), exact);
+  EXPECT_LT(err, 0.08) << "fp8 products far from the f32 linear";
+  EXPECT_GT(err, 1e-4) << "no rounding at all: not fp8";
+  EXPECT_EQ(big.data<float>()[0], 0.0f);
+  EXPECT_EQ(big.data<float>()[N + 3], 0.0f);
+  Tensor wrong = Tensor::empty({N, K}, DType::F32);
+  EXPECT_THROW(ops::linear_fp8(xq, xs, wrong, wsc, nullptr, out), Error);
+  EXPECT_THROW(ops::linear_fp8(xq, wsc, wq, wsc, nullptr, out), Error);  // scales of the wrong length
+}

@@ -121,6 +121,22 @@ TEST(Engine, Fp8KvCacheHoldsMoreBlocksAndMatchesAlone) {
   EXPECT_THROW(Engine{c}, Error);
 }
 
+TEST(Engine, Fp8WeightsMatchAlone) {
+  // quantization "fp8": activations are quantized per token, so a request's tokens do not
+  // depend on what it is batched with; they do differ from the unquantized model's.
+  auto reqs = mixed_requests(24, 9, 256);
+  LoadOptions lo;
+  lo.quantization = DType::F8E4M3;
+  auto ref = alone(test::golden_dir("llama"), reqs, greedy(), lo);
+  EngineConfig c = config("llama");
+  c.quantization = "fp8";
+  Engine e(c);
+  EXPECT_EQ(batched(e, reqs, greedy()), ref);
+  EXPECT_NE(ref, alone(test::golden_dir("llama"), reqs, greedy())) << "fp8 and F32 weights gave the same tokens";
+  c.quantization = "int4";
+  EXPECT_THROW(Engine{c}, Error);
+}
+
 TEST(Engine, SixtyFourMixedRequestsMatchAlone) {
   auto reqs = mixed_requests(64, 1, 256);
   auto ref = alone(test::golden_dir("llama"), reqs, greedy());

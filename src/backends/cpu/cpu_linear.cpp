@@ -2,12 +2,15 @@
 // so the kernel streams each weight row once per 4 rows of x and converts bf16/f16 on
 // the fly; threads split N.
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <type_traits>
 
 #include "backends/cpu/cpu_ops.h"
 #include "backends/cpu/simd.h"
+#include "core/half.h"
 #include "core/thread_pool.h"
+#include "ops/ops.h"
 
 namespace tritium::cpu {
 
@@ -88,6 +91,29 @@ inline void dot_rows<F16>(const float* const* xr, int mr, const F16* wp, int64_t
 #endif
 }
 
+struct FP8 { uint8_t v; };  // e4m3fn codes, decoded through a table
+
+const float* fp8_table() {
+  static const auto t = [] {
+    std::array<float, 256> v{};
+    for (int i = 0; i < 256; ++i) v[size_t(i)] = fp8e4m3_to_f32(uint8_t(i));
+    return v;
+  }();
+  return t.data();
+}
+
+template <>
+inline void dot_rows<FP8>(const float* const* xr, int mr, const FP8* wp, int64_t K, float* acc) {
+  const uint8_t* w = reinterpret_cast<const uint8_t*>(wp);
+  const float* lut = fp8_table();
+  float s[MR] = {0, 0, 0, 0};
+  for (int64_t k = 0; k < K; ++k) {
+    const float wk = lut[w[k]];
+    for (int m = 0; m < mr; ++m) s[m] += xr[m][k] * wk;
+  }
+  for (int m = 0; m < mr; ++m) acc[m] = s[m];
+}
+
 // Decode (M = 1): four weight rows at a time share each load of x; four independent
 // accumulator chains keep the FMA units busy while the weights stream in.
 #ifdef TRITIUM_AVX2
@@ -112,6 +138,7 @@ inline void gemv4(const float* x, int64_t K, LoadW load, float* acc) {
 template <typename WT>
 bool gemv_fast(const float* x, const WT* w, int64_t K, int64_t n0, int64_t n1, const float* bias, float* out) {
 #ifdef TRITIUM_AVX2
+  if constexpr (std::is_same_v<WT, FP8>) return false;
   if (K % 8 != 0) return false;
   int64_t n = n0;
   for (; n + 4 <= n1; n += 4) {
@@ -187,6 +214,62 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
     case DType::BF16: linear_impl<BF16>(x, w, bias, out); break;
     case DType::F16: linear_impl<F16>(x, w, bias, out); break;
     default: throw Error(str_cat("linear (cpu): weight dtype ", dtype_name(w.dtype()), " is not supported"));
+  }
+}
+
+void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales) {
+  const char* op = "quantize_fp8_rows (cpu)";
+  TRITIUM_CHECK(x.dim() == 2 && x.dtype() == DType::F32 && x.stride(1) == 1, op, ": x ", x.str(),
+                " should be 2-D F32 with a contiguous last dim");
+  const int64_t M = x.size(0), K = x.size(1);
+  TRITIUM_CHECK(q.dtype() == DType::F8E4M3 && q.dim() == 2 && q.size(0) == M && q.size(1) == K && q.stride(1) == 1,
+                op, ": q ", q.str(), " should be F8E4M3 [", M, ", ", K, "]");
+  TRITIUM_CHECK(scales.dtype() == DType::F32 && scales.is_contiguous() && scales.numel() == M, op, ": scales ",
+                scales.str(), " should be contiguous F32 [", M, "]");
+  const float* xp = x.data<float>();
+  uint8_t* qp = q.data<uint8_t>();
+  float* sp = scales.data<float>();
+  parallel_for(M, std::max<int64_t>(1, 65536 / std::max<int64_t>(K, 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* row = xp + m * x.stride(0);
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k) amax = std::max(amax, std::abs(row[k]));
+      const float s = amax > 0 ? amax / ops::kFp8Max : 1.0f;
+      sp[m] = s;
+      uint8_t* dst = qp + m * q.stride(0);
+      for (int64_t k = 0; k < K; ++k) dst[k] = f32_to_fp8e4m3(std::clamp(row[k] / s, -ops::kFp8Max, ops::kFp8Max));
+    }
+  });
+}
+
+void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales, const Tensor* bias,
+                Tensor& out) {
+  const char* op = "linear_fp8 (cpu)";
+  TRITIUM_CHECK(xq.dim() == 2 && w.dim() == 2 && out.dim() == 2, op, ": expects 2-D x, w, out");
+  TRITIUM_CHECK(xq.dtype() == DType::F8E4M3 && w.dtype() == DType::F8E4M3, op, ": x ", xq.str(), " and weight ",
+                w.str(), " should be F8E4M3");
+  const int64_t M = xq.size(0), K = xq.size(1), N = w.size(0);
+  TRITIUM_CHECK(w.size(1) == K && w.is_contiguous() && xq.stride(1) == 1, op, ": x ", xq.str(), " and weight ",
+                w.str(), " disagree on K (or are not contiguous rows)");
+  TRITIUM_CHECK(out.dtype() == DType::F32 && out.size(0) == M && out.size(1) == N && out.stride(1) == 1, op,
+                ": out ", out.str(), " should be F32 [", M, ", ", N, "]");
+  TRITIUM_CHECK(x_scales.dtype() == DType::F32 && x_scales.is_contiguous() && x_scales.numel() == M, op,
+                ": x scales ", x_scales.str(), " should be F32 [", M, "]");
+  TRITIUM_CHECK(w_scales.dtype() == DType::F32 && w_scales.is_contiguous() && w_scales.numel() == N, op,
+                ": weight scales ", w_scales.str(), " should be F32 [", N, "]");
+  if (bias) TRITIUM_CHECK(bias->dtype() == DType::F32 && bias->numel() == N, op, ": bias must be F32 [", N, "]");
+  // the rounded activations as floats, then the products over the weights' codes
+  Tensor xf = Tensor::empty({M, K}, DType::F32);
+  const float* lut = fp8_table();
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) xf.data<float>()[m * K + k] = lut[xq.data<uint8_t>()[m * xq.stride(0) + k]];
+  linear_impl<FP8>(xf, w, nullptr, out);
+  const float* xs = x_scales.data<float>();
+  const float* ws = w_scales.data<float>();
+  const float* b = bias ? bias->data<float>() : nullptr;
+  for (int64_t m = 0; m < M; ++m) {
+    float* row = out.data<float>() + m * out.stride(0);
+    for (int64_t n = 0; n < N; ++n) row[n] = row[n] * xs[m] * ws[n] + (b ? b[n] : 0.f);
   }
 }
 

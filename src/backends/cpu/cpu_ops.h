@@ -1,4 +1,5 @@
-// CPU reference implementations of the ops (f32 activations; f32/bf16/f16 weights).
+// CPU reference implementations of the ops (f32 activations; f32/bf16/f16 weights, or fp8 e4m3 ones
+// with per-row scales).
 #pragma once
 #include "ops/ops.h"
 
@@ -11,6 +12,10 @@ void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out);
 void add_rms_norm(const Tensor& x, Tensor& residual, const Tensor& w, float eps, Tensor& out);
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out);
 void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids);  // greedy lm_head (ops.h)
+// fp8 linears (ops.h): the products of the rounded values in f32.
+void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales);
+void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales, const Tensor* bias,
+                Tensor& out);
 void silu_and_mul(const Tensor& gate_up, Tensor& out);
 void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
                    Tensor& k_cache, Tensor& v_cache, const ops::RopeArgs& args);

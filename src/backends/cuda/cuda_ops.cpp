@@ -223,7 +223,8 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
 const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
                                  &attention, &sample, &linear_add_rms_norm, &linear_silu_mul,
-                                 &rope_attention, &linear_argmax};
+                                 &rope_attention, &linear_argmax, &quantize_fp8_rows, &linear_fp8,
+                                 &linear_fp8_silu_mul};
   return t;
 }
 

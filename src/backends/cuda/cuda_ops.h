@@ -3,7 +3,8 @@
 //
 // Dtypes on CUDA: activations, KV cache, weights, norm weights and biases all share one
 // dtype, BF16 or F16 (the kernels take one element type per launch; Model::build converts
-// checkpoint tensors on the host before upload). The RoPE cos/sin table is F32; metadata
+// checkpoint tensors on the host before upload), except fp8 e4m3 KV caches and the fp8
+// linears' F8E4M3 weights with their F32 scales. The RoPE cos/sin table is F32; metadata
 // (ids, positions, slots, block tables, cu_seqlens, seq_lens) is I32. Work goes to the
 // calling thread's current stream of the tensors' device (cuda::current_stream); nothing
 // here synchronizes, so ops can be captured into CUDA graphs (TRITIUM_CUDA_LAUNCH_BLOCKING=1
@@ -43,6 +44,13 @@ void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, T
                          float eps, Tensor& out, Tensor& scratch);
 void linear_silu_mul(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch);
 void linear_argmax(const Tensor& x, const Tensor& w, Tensor& out_ids);
+// fp8 linears (cuda_linear_fp8.cpp; sm89+): activations quantized per row, F8E4M3 weights with
+// F32 per-row scales, out in the activations' dtype.
+void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales);
+void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales, const Tensor* bias,
+                Tensor& out);
+void linear_fp8_silu_mul(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up, const Tensor& w_scales,
+                         Tensor& out, Tensor& scratch);
 // Decode batches (one query token per sequence): one kernel (decode_rope_attention_kernel);
 // anything else, or no such kernel in the pack: rope_write_kv then attention.
 void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
