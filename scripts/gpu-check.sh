@@ -132,6 +132,10 @@ BENCHMARKS=(
   "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --kv-cache-dtype fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --kv-cache-dtype fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --kv-cache-dtype fp8 --json"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --quantization fp8 --json"
+  "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

@@ -123,8 +123,13 @@ def time_quant(M, K):
     q = torch.empty(M, K, device="cuda", dtype=torch.float8_e4m3fn)
     s = torch.empty(M, device="cuda", dtype=torch.float32)
 
+    # what cuda_linear_fp8.cpp launches: the smallest one-pass build that holds the row
+    one = [(c["BLOCK_K"], sp["num_warps"]) for sp in gemm_fp8.SPECS if sp["fn"] is gemm_fp8.quant_fp8_rows_kernel
+           for c in [sp["constexprs"]] if c["ONE_PASS"] and c["BLOCK_K"] >= K]
+    bk, nw = min(one) if one else (1024, 4)
+
     def fn():
-        gemm_fp8.quant_fp8_rows_kernel[(M,)](x, q, s, K, K, K, BLOCK_K=1024, num_warps=4)
+        gemm_fp8.quant_fp8_rows_kernel[(M,)](x, q, s, K, K, K, ONE_PASS=int(bool(one)), BLOCK_K=bk, num_warps=nw)
     try:
         fn()
         torch.cuda.synchronize()

@@ -6,8 +6,9 @@ from hostbuf import FP8_VALUES, TOL, make, poisoned, rel_err, rounded, to_fp8_bi
 
 
 @pytest.mark.parametrize("dt", ["bf16", "fp16"])
+@pytest.mark.parametrize("one_pass", [0, 1])
 @pytest.mark.parametrize("M,K", [(5, 96), (3, 2100)])
-def test_quant_fp8_rows(dt, M, K):
+def test_quant_fp8_rows(dt, one_pass, M, K):
     # rows of very different magnitudes, one of zeros; x is a column slice (row stride K + 16)
     rng = np.random.default_rng(M + K)
     x = rng.standard_normal((M, K + 16)) * (10.0 ** rng.integers(-3, 4, (M, 1)))
@@ -15,7 +16,8 @@ def test_quant_fp8_rows(dt, M, K):
     x = rounded(x, dt)
     q = make(np.full((M, K + 8), np.nan), "fp8")  # q row stride K + 8
     s = poisoned((M,), "fp32")
-    gemm_fp8.quant_fp8_rows_kernel[(M,)](make(x, dt), q, s, K, K + 16, K + 8, BLOCK_K=64)
+    block = 4096 if one_pass else 64
+    gemm_fp8.quant_fp8_rows_kernel[(M,)](make(x, dt), q, s, K, K + 16, K + 8, ONE_PASS=one_pass, BLOCK_K=block)
     xs = x[:, :K].astype(np.float32)
     amax = np.abs(xs).max(axis=1)
     want_s = np.where(amax > 0, amax / np.float32(448.0), np.float32(1.0)).astype(np.float32)

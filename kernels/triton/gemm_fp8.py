@@ -4,10 +4,14 @@ Weights are quantized once at load, one scale per output row (ws [N] fp32, ws[n]
 448); activations are quantized per token right before each linear (xs [M] fp32, the same rule
 over x's row) by quant_fp8_rows_kernel. The products run on the fp8 tensor cores (sm89+) with an
 fp32 accumulator; the two scales are applied in the epilogue, then the bias, then the store in
-out's dtype.
+out's dtype. On sm90 the wgmma instructions accumulate fp8 products in a narrower format than
+fp32 (Triton's default there lets them run the whole K loop so); every dot here passes
+max_num_imprecise_acc=BLOCK_K, so each BLOCK_K-deep partial is added into the fp32 accumulator,
+as cuBLAS does without its fast-accumulation mode.
 
 quant_fp8_rows_kernel     x [M, K] (bf16 / fp16) -> q [M, K] e4m3, s [M] fp32: s = max|x[m, :]| / 448
-                          (1 for a row of zeros), q = x / s rounded to nearest even. One program a row.
+                          (1 for a row of zeros), q = x / s rounded to nearest even. One program a
+                          row, held in registers up to 16384 columns.
 matmul_fp8_kernel         tiled GEMM with pointer loads, grid = (tiles,) in grouped order: the skinny
                           (decode) shapes and, off sm90, prefill. ACT_MUL: the gated MLP's gate|up
                           (w [2N, K], ws [2N]) with act(gate) * up in the epilogue.
@@ -22,26 +26,37 @@ FP8_MAX = tl.constexpr(448.0)
 
 
 @triton.jit
-def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, BLOCK_K: tl.constexpr,
-                          USE_PDL: tl.constexpr = False):
-    # grid = (M,). Two passes over the row: its absolute max, then the scaled, rounded values
-    # (the row is small enough to come back from L2).
+def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, ONE_PASS: tl.constexpr,
+                          BLOCK_K: tl.constexpr, USE_PDL: tl.constexpr = False):
+    # grid = (M,). ONE_PASS (K <= BLOCK_K): the row is held in registers, read once. Otherwise
+    # two passes over it: its absolute max, then the scaled, rounded values (the row comes back
+    # from L2).
     m = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK_K)
     row = x_ptr + m * x_stride
+    dst = q_ptr + m * q_stride
     pdl_wait(USE_PDL)
-    amax = tl.zeros([BLOCK_K], tl.float32)
-    for k0 in range(0, K, BLOCK_K):
-        v = tl.load(row + k0 + offs, mask=k0 + offs < K, other=0.0).to(tl.float32)
-        amax = tl.maximum(amax, tl.abs(v))
-    a = tl.max(amax, 0)
-    s = tl.where(a > 0, a / FP8_MAX, 1.0)
-    tl.store(s_ptr + m, s)
-    for k0 in range(0, K, BLOCK_K):
-        mask = k0 + offs < K
-        v = tl.load(row + k0 + offs, mask=mask, other=0.0).to(tl.float32)
+    if ONE_PASS:
+        mask = offs < K
+        v = tl.load(row + offs, mask=mask, other=0.0).to(tl.float32)
+        a = tl.max(tl.abs(v), 0)
+        s = tl.where(a > 0, a / FP8_MAX, 1.0)
+        tl.store(s_ptr + m, s)
         qv = tl.minimum(tl.maximum(v / s, -FP8_MAX), FP8_MAX)
-        tl.store(q_ptr + m * q_stride + k0 + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
+        tl.store(dst + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
+    else:
+        amax = tl.zeros([BLOCK_K], tl.float32)
+        for k0 in range(0, K, BLOCK_K):
+            v = tl.load(row + k0 + offs, mask=k0 + offs < K, other=0.0).to(tl.float32)
+            amax = tl.maximum(amax, tl.abs(v))
+        a = tl.max(amax, 0)
+        s = tl.where(a > 0, a / FP8_MAX, 1.0)
+        tl.store(s_ptr + m, s)
+        for k0 in range(0, K, BLOCK_K):
+            mask = k0 + offs < K
+            v = tl.load(row + k0 + offs, mask=mask, other=0.0).to(tl.float32)
+            qv = tl.minimum(tl.maximum(v / s, -FP8_MAX), FP8_MAX)
+            tl.store(dst + k0 + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
     pdl_launch_dependents(USE_PDL)
 
 
@@ -103,10 +118,10 @@ def matmul_fp8_kernel(x_ptr, w_ptr, xs_ptr, ws_ptr, bias_ptr, out_ptr, M, N, K, 
         kmask = (k0 + offs_k) < K
         x = tl.load(x_ptrs, mask=kmask[None, :], other=0.0)
         wg = tl.load(g_ptrs, mask=kmask[None, :], other=0.0)
-        acc_g = tl.dot(x, tl.trans(wg), acc_g)
+        acc_g = tl.dot(x, tl.trans(wg), acc_g, max_num_imprecise_acc=BLOCK_K)
         if ACT_MUL:
             wu = tl.load(u_ptrs, mask=kmask[None, :], other=0.0)
-            acc_u = tl.dot(x, tl.trans(wu), acc_u)
+            acc_u = tl.dot(x, tl.trans(wu), acc_u, max_num_imprecise_acc=BLOCK_K)
         x_ptrs += BLOCK_K
         g_ptrs += BLOCK_K
         u_ptrs += BLOCK_K
@@ -141,10 +156,10 @@ def matmul_fp8_tma_kernel(x_ptr, w_ptr, xs_ptr, ws_ptr, bias_ptr, out_ptr, M, N,
         for kk in range(k_tiles):
             a = x_desc.load([pid_m * BLOCK_M, kk * BLOCK_K])
             wg = w_desc.load([pid_n * BLOCK_N, kk * BLOCK_K])
-            acc_g = tl.dot(a, wg.T, acc_g)
+            acc_g = tl.dot(a, wg.T, acc_g, max_num_imprecise_acc=BLOCK_K)
             if ACT_MUL:
                 wu = w_desc.load([N + pid_n * BLOCK_N, kk * BLOCK_K])
-                acc_u = tl.dot(a, wu.T, acc_u)
+                acc_u = tl.dot(a, wu.T, acc_u, max_num_imprecise_acc=BLOCK_K)
         offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
         offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
         res = _epilogue(acc_g, acc_u, xs_ptr, ws_ptr, bias_ptr, out_ptr, M, N, has_bias, offs_m, offs_n, ACT_MUL)
@@ -170,13 +185,15 @@ FP8_ACT_MUL_CONFIGS = [(16, 64, 128, 4, 4), (32, 64, 128, 4, 4), (64, 64, 128, 4
 
 SPECS = []
 for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
-    SPECS.append({
-        "name": f"quant_fp8_rows_{_dt}", "fn": quant_fp8_rows_kernel,
-        "signature": {"x_ptr": _p, "q_ptr": "*fp8e4nv", "s_ptr": "*fp32", "K": "i32", "x_stride": "i32",
-                      "q_stride": "i32", "BLOCK_K": "constexpr"},
-        "constexprs": {"BLOCK_K": 1024}, "num_warps": 4, "num_stages": 1, "archs": FP8_ARCHS,
-        "div16": ["K", "x_stride", "q_stride"], "pdl": True,
-    })
+    # rows of up to 4096 / 16384 in registers (one read), longer ones in two passes
+    for _one, _bk, _nw in ((1, 4096, 4), (1, 16384, 8), (0, 1024, 4)):
+        SPECS.append({
+            "name": f"quant_fp8_rows_{_dt}_k{_bk}" + ("" if _one else "_loop"), "fn": quant_fp8_rows_kernel,
+            "signature": {"x_ptr": _p, "q_ptr": "*fp8e4nv", "s_ptr": "*fp32", "K": "i32", "x_stride": "i32",
+                          "q_stride": "i32", "ONE_PASS": "constexpr", "BLOCK_K": "constexpr"},
+            "constexprs": {"ONE_PASS": _one, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": 1,
+            "archs": FP8_ARCHS, "div16": ["K", "x_stride", "q_stride"], "pdl": True,
+        })
     for _act, _configs in ((0, FP8_GEMM_CONFIGS), (1, FP8_ACT_MUL_CONFIGS)):
         _kind = "matmul_fp8_silu_mul" if _act else "matmul_fp8"
         for _bm, _bn, _bk, _nw, _ns in _configs:
@@ -187,12 +204,14 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
                 "num_warps": _nw, "num_stages": _ns, "archs": FP8_ARCHS,
                 "div16": ["K", "x_stride", "w_stride", "out_stride"], "pdl": True,
             })
-    # prefill on sm90: 128x256 tiles (128 gate + 128 up columns for the gate|up form)
-    for _act, _bn in ((0, 256), (1, 128)):
+    # prefill on sm90 (kernels/bench/tune_fp8_gemm.py, H100, llama-8b at M = 8192: 256x128 tiles
+    # 1.09-1.12 PFLOP/s, 128x256 ones 0.60-0.66 once each 128-deep partial is added in fp32; the
+    # gate|up form 128 gate + 128 up columns a tile, 1.10 PFLOP/s)
+    for _act, _bm, _bn in ((0, 256, 128), (1, 128, 128)):
         _kind = "matmul_fp8_silu_mul_tma" if _act else "matmul_fp8_tma"
         SPECS.append({
-            "name": f"{_kind}_{_dt}_128x{_bn}x128_w8_s3", "fn": matmul_fp8_tma_kernel, "signature": _mm_sig(_p),
-            "constexprs": {"ACT_MUL": _act, "BLOCK_M": 128, "BLOCK_N": _bn, "BLOCK_K": 128, "GROUP_M": 8},
+            "name": f"{_kind}_{_dt}_{_bm}x{_bn}x128_w8_s3", "fn": matmul_fp8_tma_kernel, "signature": _mm_sig(_p),
+            "constexprs": {"ACT_MUL": _act, "BLOCK_M": _bm, "BLOCK_N": _bn, "BLOCK_K": 128, "GROUP_M": 8},
             "num_warps": 8, "num_stages": 3, "archs": [90],
             "div16": ["K", "x_stride", "w_stride", "out_stride"],
         })

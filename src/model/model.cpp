@@ -162,6 +162,10 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
       lin.weights.push_back(cpu ? host : host.to(m->compute_dtype_).to(opts.device));
       return;
     }
+    // the GPU kernels take rows and strides of whole 16-byte units (docs/KERNELS.md)
+    TRITIUM_CHECK(cpu || (host.size(0) % 16 == 0 && host.size(1) % 16 == 0), "fp8 weights on ", opts.device.str(),
+                  " need linears whose dimensions are multiples of 16; this model has one of ",
+                  shape_str(host.shape()));
     Tensor f = host.dtype() == DType::F32 ? host.contiguous() : host.to(DType::F32);
     Tensor q = Tensor::empty(f.shape(), DType::F8E4M3), sc = Tensor::empty({f.size(0)}, DType::F32);
     ops::quantize_fp8_rows(f, q, sc);

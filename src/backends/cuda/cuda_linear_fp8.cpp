@@ -6,6 +6,7 @@
 // one program per SM; everything else the tiled kernel with pointer loads (matmul_fp8_kernel),
 // whose tile is chosen by M and the number of column tiles (pick_tile below).
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -133,9 +134,15 @@ void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales) {
   check_scales(scales, dev, M, op, "scales");
   if (M == 0) return;
   const Catalog& cat = Catalog::for_device(dev.index);
-  auto vs = cat.find("quant_fp8_rows_kernel", "x_ptr", x.dtype());
-  TRITIUM_CHECK(!vs.empty(), op, " (cuda): ", pack_lacks(cat, "quant_fp8_rows_kernel", x.dtype()));
-  launch(dev, *vs.front(), {grid_dim(M, op)},
+  // the smallest one-pass variant that holds the row, else the two-pass loop
+  const Variant* v = nullptr;
+  for (const Variant* c : cat.find("quant_fp8_rows_kernel", "x_ptr", x.dtype())) {
+    auto rank = [](const Variant* u) { return u->cx("ONE_PASS") ? u->cx("BLOCK_K") : INT64_MAX; };
+    if (!c->cx("ONE_PASS") || c->cx("BLOCK_K") >= K)
+      if (!v || rank(c) < rank(v)) v = c;
+  }
+  TRITIUM_CHECK(v, op, " (cuda): ", pack_lacks(cat, "quant_fp8_rows_kernel", x.dtype()));
+  launch(dev, *v, {grid_dim(M, op)},
          {x, q, scales, to_i32(K, op, "K"), to_i32(x.stride(0), op, "x row stride"),
           to_i32(q.stride(0), op, "q row stride")},
          op);
