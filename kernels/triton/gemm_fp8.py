@@ -12,6 +12,8 @@ as cuBLAS does without its fast-accumulation mode.
 quant_fp8_rows_kernel     x [M, K] (bf16 / fp16) -> q [M, K] e4m3, s [M] fp32: s = max|x[m, :]| / 448
                           (1 for a row of zeros), q = x / s rounded to nearest even. One program a
                           row, held in registers up to 16384 columns.
+rms_norm_quant_fp8_kernel (residual += x, then) RMSNorm of the row straight into the next fp8 linear's
+                          input: the codes and the scale, the normed row never written.
 matmul_fp8_kernel         tiled GEMM with pointer loads, grid = (tiles,) in grouped order: the skinny
                           (decode) shapes and, off sm90, prefill. ACT_MUL: the gated MLP's gate|up
                           (w [2N, K], ws [2N]) with act(gate) * up in the epilogue.
@@ -58,6 +60,36 @@ def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, ONE_PASS: 
             qv = tl.minimum(tl.maximum(v / s, -FP8_MAX), FP8_MAX)
             tl.store(dst + k0 + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
     pdl_launch_dependents(USE_PDL)
+
+
+@triton.jit
+def rms_norm_quant_fp8_kernel(x_ptr, residual_ptr, w_ptr, q_ptr, s_ptr, x_stride, res_stride, q_stride, N, eps,
+                              ADD: tl.constexpr, BLOCK_N: tl.constexpr, USE_PDL: tl.constexpr = False):
+    # A decoder layer's norm straight into the next fp8 linear's input: grid = (M,), the row in
+    # registers (N <= BLOCK_N). ADD: residual += x first (rounded to the storage dtype, written
+    # back), as norm.py's rms_norm_residual_kernel; else the norm of residual itself. The normed
+    # row is rounded to the storage dtype (what the unfused path stores), then quantized as
+    # quant_fp8_rows_kernel does; the normed activations are never written.
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK_N)
+    mask = cols < N
+    dt = residual_ptr.dtype.element_ty
+    pdl_wait(USE_PDL)
+    h = tl.load(residual_ptr + row * res_stride + cols, mask=mask, other=0.0).to(tl.float32)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0).to(tl.float32)
+    if ADD:
+        x = tl.load(x_ptr + row * x_stride + cols, mask=mask, other=0.0).to(tl.float32)
+        hs = (x + h).to(dt)
+        tl.store(residual_ptr + row * res_stride + cols, hs, mask=mask)
+        h = hs.to(tl.float32)
+    pdl_launch_dependents(USE_PDL)
+    inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
+    y = (h * inv_rms * w).to(dt).to(tl.float32)
+    a = tl.max(tl.abs(y), 0)
+    s = tl.where(a > 0, a / FP8_MAX, 1.0)
+    tl.store(s_ptr + row, s)
+    qv = tl.minimum(tl.maximum(y / s, -FP8_MAX), FP8_MAX)
+    tl.store(q_ptr + row * q_stride + cols, qv.to(q_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -194,6 +226,16 @@ for _dt, _p in (("bf16", "*bf16"), ("fp16", "*fp16")):
             "constexprs": {"ONE_PASS": _one, "BLOCK_K": _bk}, "num_warps": _nw, "num_stages": 1,
             "archs": FP8_ARCHS, "div16": ["K", "x_stride", "q_stride"], "pdl": True,
         })
+    for _add in (0, 1):
+        for _bn, _nw in ((4096, 8), (8192, 16), (16384, 16)):
+            SPECS.append({
+                "name": f"{'add_' if _add else ''}rms_norm_quant_fp8_{_dt}_n{_bn}", "fn": rms_norm_quant_fp8_kernel,
+                "signature": {"x_ptr": _p, "residual_ptr": _p, "w_ptr": _p, "q_ptr": "*fp8e4nv", "s_ptr": "*fp32",
+                              "x_stride": "i32", "res_stride": "i32", "q_stride": "i32", "N": "i32", "eps": "fp32",
+                              "ADD": "constexpr", "BLOCK_N": "constexpr"},
+                "constexprs": {"ADD": _add, "BLOCK_N": _bn}, "num_warps": _nw, "num_stages": 1,
+                "archs": FP8_ARCHS, "div16": ["x_stride", "res_stride", "q_stride", "N"], "pdl": True,
+            })
     for _act, _configs in ((0, FP8_GEMM_CONFIGS), (1, FP8_ACT_MUL_CONFIGS)):
         _kind = "matmul_fp8_silu_mul" if _act else "matmul_fp8"
         for _bm, _bn, _bk, _nw, _ns in _configs:

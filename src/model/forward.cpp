@@ -37,9 +37,10 @@ struct Fp8Act {
   }
 };
 
-// out[:, cols of part i] = x @ W_i^T + b_i
-void run_linear(const Tensor& x, const Linear& lin, Tensor& out, const Fp8Act& f8) {
-  const Tensor xq = lin.fp8() ? f8.quantize(x) : Tensor();
+// out[:, cols of part i] = x @ W_i^T + b_i. prequantized: an fp8 linear's input is already in f8
+// (a norm wrote it there: ops::rms_norm_fp8), x itself unused.
+void run_linear(const Tensor& x, const Linear& lin, Tensor& out, const Fp8Act& f8, bool prequantized = false) {
+  const Tensor xq = !lin.fp8() ? Tensor() : prequantized ? f8.q.narrow(1, 0, x.size(1)) : f8.quantize(x);
   int64_t col = 0;
   for (size_t i = 0; i < lin.weights.size(); ++i) {
     int64_t n = lin.weights[i].size(0);
@@ -255,11 +256,22 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
 
   ops::RopeArgs ra{nh, nkv, hd, s.rotary_dim, s.rope.layout == RopeLayout::Neox};
   const float eps = float(s.rms_norm_eps);
+  // fp8 linears (all four of a layer or none): each norm writes the next linear's input as fp8
+  // codes and scales (ops::rms_norm_fp8, the normed activations never stored); the attention
+  // output and the MLP's product are quantized by the linears that take them.
+  const bool q8 = quantization_.has_value();
+  auto norm_fp8 = [&](const Tensor* x, const Tensor& w) {
+    Tensor q = f8.q.narrow(1, 0, H), sc = f8.s;
+    ops::rms_norm_fp8(x, residual, w, eps, q, sc);
+  };
   ops::embedding(m.ids, embed_, residual);
-  ops::rms_norm(residual, layers_[0].input_norm, eps, normed);
+  if (q8)
+    norm_fp8(nullptr, layers_[0].input_norm);
+  else
+    ops::rms_norm(residual, layers_[0].input_norm, eps, normed);
   for (int64_t l = 0; l < s.num_layers; ++l) {
     const LayerWeights& L = layers_[size_t(l)];
-    run_linear(normed, L.qkv, qkv, f8);
+    run_linear(normed, L.qkv, qkv, f8, q8);
     if (s.qk_norm) {
       Tensor q3 = qkv.narrow(1, 0, nh * hd).view_strided({T, nh, hd}, {qkv_dim, hd, 1});
       Tensor k3 = qkv.narrow(1, nh * hd, nkv * hd).view_strided({T, nkv, hd}, {qkv_dim, hd, 1});
@@ -270,20 +282,33 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
     ops::rope_attention(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens,
                         max_q, ra, aa, attn);
     // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
-    linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps, f8);
+    if (q8) {
+      run_linear(attn, L.o, hidden, f8);
+      norm_fp8(&hidden, L.post_norm);
+    } else {
+      linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps, f8);
+    }
     if (L.gate_up.weights.size() == 1 && L.gate_up.biases.empty()) {
-      if (L.gate_up.fp8())
-        ops::linear_fp8_silu_mul(f8.quantize(normed), f8.s, L.gate_up.weights[0], L.gate_up.scales[0], mlp, gate_up);
+      if (q8)
+        ops::linear_fp8_silu_mul(f8.q.narrow(1, 0, H), f8.s, L.gate_up.weights[0], L.gate_up.scales[0], mlp, gate_up);
       else
         ops::linear_silu_mul(normed, L.gate_up.weights[0], mlp, gate_up);
     } else {
-      run_linear(normed, L.gate_up, gate_up, f8);
+      run_linear(normed, L.gate_up, gate_up, f8, q8);
       ops::silu_and_mul(gate_up, mlp);
     }
     // down_proj, then residual add and the next layer's norm (the final norm after the last
     // layer when every row's logits are wanted; otherwise the wanted rows are gathered below)
     const Tensor* next = l + 1 < s.num_layers ? &layers_[size_t(l + 1)].input_norm : all_rows ? &final_norm_ : nullptr;
-    linear_add_norm(mlp, L.down, residual, next, normed, hidden, eps, f8);
+    if (q8 && next) {
+      run_linear(mlp, L.down, hidden, f8);
+      if (l + 1 < s.num_layers)
+        norm_fp8(&hidden, *next);
+      else
+        ops::add_rms_norm(hidden, residual, *next, eps, normed);  // the final norm: the lm_head is not fp8
+    } else {
+      linear_add_norm(mlp, L.down, residual, next, normed, hidden, eps, f8);
+    }
   }
 
   // Final norm only for the rows whose logits are wanted.

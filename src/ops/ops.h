@@ -73,6 +73,7 @@ struct OpTable {
   // Optional fusion (else composed from linear_fp8 and silu_and_mul).
   void (*linear_fp8_silu_mul)(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up,
                               const Tensor& w_scales, Tensor& out, Tensor& scratch);
+  void (*rms_norm_fp8)(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -139,6 +140,19 @@ inline void linear_fp8_silu_mul(const Tensor& xq, const Tensor& x_scales, const 
   if (t.linear_fp8_silu_mul) return t.linear_fp8_silu_mul(xq, x_scales, w_gate_up, w_scales, out, scratch);
   t.linear_fp8(xq, x_scales, w_gate_up, w_scales, nullptr, scratch);
   t.silu_and_mul(scratch, out);
+}
+// A layer's norm into the next fp8 linear's input: with x, residual += x and n = add_rms_norm's
+// output; without, n = rms_norm(residual); then q, scales = quantize_fp8_rows(n). The normed
+// activations need not be written anywhere (CUDA fuses it all; elsewhere it is composed).
+inline void rms_norm_fp8(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales) {
+  const OpTable& t = op_table(residual.device());
+  if (t.rms_norm_fp8) return t.rms_norm_fp8(x, residual, w, eps, q, scales);
+  Tensor n = Tensor::empty(residual.shape(), residual.dtype(), residual.device());
+  if (x)
+    t.add_rms_norm(*x, residual, w, eps, n);
+  else
+    t.rms_norm(residual, w, eps, n);
+  t.quantize_fp8_rows(n, q, scales);
 }
 // gate_up [T, 2I] (gate | up) -> out [T, I] = silu(gate) * up
 inline void silu_and_mul(const Tensor& gate_up, Tensor& out) { op_table(out.device()).silu_and_mul(gate_up, out); }

@@ -151,6 +151,47 @@ TEST_F(CudaFp8, LinearSiluMulEveryPath) {
   run_case({90, 512, 256, false, true, true, DType::F16});
 }
 
+TEST_F(CudaFp8, NormIntoFp8MatchesNormThenQuantize) {
+  // rms_norm_fp8 (one kernel) against add_rms_norm / rms_norm then quantize_fp8_rows on the
+  // device: the same residual, scales and codes (a code may move by one where the two round
+  // the norm's product differently).
+  cuda::kernel_profile_enable(true);
+  cuda::kernel_profile_reset();
+  for (DType dt : {DType::BF16, DType::F16})
+    for (int64_t N : {256, 4096, 14336})
+      for (bool add : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "N " << N << (add ? " add" : "") << " " << dtype_label(dt));
+        const int64_t M = 37;
+        auto xv = rand_vals(size_t(M * N), -2, 2, dt), rv = rand_vals(size_t(M * N), -3, 3, dt);
+        auto wv = rand_vals(size_t(N), 0.5f, 1.5f, dt);
+        Tensor x = device_as(xv, {M, N}, dt), w = device_as(wv, {N}, dt);
+        Tensor r1 = device_as(rv, {M, N}, dt), r2 = device_as(rv, {M, N}, dt);
+        Tensor q1 = poisoned({M, N}, DType::F8E4M3), s1 = poisoned({M}, DType::F32);
+        Tensor q2 = poisoned({M, N}, DType::F8E4M3), s2 = poisoned({M}, DType::F32);
+        Tensor n = poisoned({M, N}, dt);
+        ops::rms_norm_fp8(add ? &x : nullptr, r1, w, 1e-5f, q1, s1);
+        if (add)
+          ops::add_rms_norm(x, r2, w, 1e-5f, n);
+        else
+          ops::rms_norm(r2, w, 1e-5f, n);
+        ops::quantize_fp8_rows(n, q2, s2);
+        cuda::synchronize(0);
+        EXPECT_EQ(rel_err(download(r1), download(r2)), 0.0);
+        EXPECT_LE(rel_err(download(s1), download(s2)), 1e-6);
+        Tensor c1 = q1.to(Device::cpu()), c2 = q2.to(Device::cpu());
+        int64_t differ = 0;
+        for (int64_t i = 0; i < c1.numel(); ++i) {
+          const int a = c1.data<uint8_t>()[i], b = c2.data<uint8_t>()[i];
+          ASSERT_LE(std::abs(a - b), 1) << "element " << i;
+          differ += a != b;
+        }
+        EXPECT_LE(differ, c1.numel() / 100) << "codes that differ";
+      }
+  std::string rep = cuda::kernel_profile_report();
+  cuda::kernel_profile_enable(false);
+  EXPECT_NE(rep.find("add_rms_norm_quant_fp8"), std::string::npos) << rep;
+}
+
 TEST_F(CudaFp8, BadArgumentsGiveClearErrors) {
   Tensor xq = Tensor::empty({4, 64}, DType::F8E4M3, Device::cuda(0)), xs = Tensor::empty({4}, DType::F32, Device::cuda(0));
   Tensor w = Tensor::empty({32, 64}, DType::F8E4M3, Device::cuda(0)), ws = Tensor::empty({32}, DType::F32, Device::cuda(0));

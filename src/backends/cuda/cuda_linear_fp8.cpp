@@ -148,6 +148,47 @@ void quantize_fp8_rows(const Tensor& x, Tensor& q, Tensor& scales) {
          op);
 }
 
+void rms_norm_fp8(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales) {
+  const char* op = "rms_norm_fp8";
+  const Device dev = residual.device();
+  check_act(residual, dev, op, "residual");
+  TRITIUM_CHECK(residual.dim() == 2, op, " (cuda): residual ", describe(residual), " should be 2-D");
+  const int64_t M = residual.size(0), N = residual.size(1);
+  if (x) {
+    check_act(*x, dev, op, "x");
+    check_same_dtype(*x, residual, op, "x");
+    TRITIUM_CHECK(x->shape() == residual.shape(), op, " (cuda): x ", describe(*x), " and residual ",
+                  describe(residual), " differ in shape");
+  }
+  check_device(w, dev, op, "weight");
+  check_same_dtype(w, residual, op, "weight");
+  TRITIUM_CHECK(w.is_contiguous() && w.numel() == N, op, " (cuda): weight ", describe(w), " should be contiguous with ",
+                N, " elements");
+  check_fp8(q, dev, op, "q");
+  TRITIUM_CHECK(q.size(0) == M && q.size(1) == N, op, " (cuda): q ", describe(q), " should be [", M, ", ", N, "]");
+  check_scales(scales, dev, M, op, "scales");
+  if (M == 0) return;
+  const Catalog& cat = Catalog::for_device(dev.index);
+  const Variant* v = nullptr;  // the smallest row build that holds N
+  for (const Variant* c : cat.find("rms_norm_quant_fp8_kernel", "residual_ptr", residual.dtype()))
+    if (c->cx("ADD") == (x ? 1 : 0) && c->cx("BLOCK_N") >= N && (!v || c->cx("BLOCK_N") < v->cx("BLOCK_N"))) v = c;
+  if (!v) {  // composed: the norm, then the quantizer
+    Tensor n = Tensor::empty(residual.shape(), residual.dtype(), dev);
+    if (x)
+      add_rms_norm(*x, residual, w, eps, n);
+    else
+      rms_norm(residual, w, eps, n);
+    quantize_fp8_rows(n, q, scales);
+    return;
+  }
+  const Tensor& xin = x ? *x : residual;
+  launch(dev, *v, {grid_dim(M, op)},
+         {xin, residual, w, q, scales, to_i32(xin.stride(0), op, "x row stride"),
+          to_i32(residual.stride(0), op, "residual row stride"), to_i32(q.stride(0), op, "q row stride"),
+          to_i32(N, op, "row length"), eps},
+         op);
+}
+
 void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const Tensor& w_scales, const Tensor* bias,
                 Tensor& out) {
   run_fp8("linear_fp8", xq, x_scales, w, w_scales, bias, out, false);

@@ -51,6 +51,7 @@ void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const
                 Tensor& out);
 void linear_fp8_silu_mul(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up, const Tensor& w_scales,
                          Tensor& out, Tensor& scratch);
+void rms_norm_fp8(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
 // Decode batches (one query token per sequence): one kernel (decode_rope_attention_kernel);
 // anything else, or no such kernel in the pack: rope_write_kv then attention.
 void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
