@@ -28,6 +28,20 @@ FP8_MAX = tl.constexpr(448.0)
 
 
 @triton.jit
+def _fp8_scale(a):
+    # a row's scale from its absolute max: a / 448, 1 for a row of zeros. IEEE division (Triton's
+    # `/` on fp32 is an approximate one): the scales and codes equal the CPU reference's.
+    return tl.where(a > 0, tl.math.div_rn(a, FP8_MAX), 1.0)
+
+
+@triton.jit
+def _fp8_codes(v, s):
+    # v / s (IEEE division), kept within +-448 (the conversion rounds to nearest even)
+    q = tl.math.div_rn(v, tl.zeros_like(v) + s)
+    return tl.minimum(tl.maximum(q, -FP8_MAX), FP8_MAX)
+
+
+@triton.jit
 def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, ONE_PASS: tl.constexpr,
                           BLOCK_K: tl.constexpr, USE_PDL: tl.constexpr = False):
     # grid = (M,). ONE_PASS (K <= BLOCK_K): the row is held in registers, read once. Otherwise
@@ -42,9 +56,9 @@ def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, ONE_PASS: 
         mask = offs < K
         v = tl.load(row + offs, mask=mask, other=0.0).to(tl.float32)
         a = tl.max(tl.abs(v), 0)
-        s = tl.where(a > 0, a / FP8_MAX, 1.0)
+        s = _fp8_scale(a)
         tl.store(s_ptr + m, s)
-        qv = tl.minimum(tl.maximum(v / s, -FP8_MAX), FP8_MAX)
+        qv = _fp8_codes(v, s)
         tl.store(dst + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
     else:
         amax = tl.zeros([BLOCK_K], tl.float32)
@@ -52,12 +66,12 @@ def quant_fp8_rows_kernel(x_ptr, q_ptr, s_ptr, K, x_stride, q_stride, ONE_PASS: 
             v = tl.load(row + k0 + offs, mask=k0 + offs < K, other=0.0).to(tl.float32)
             amax = tl.maximum(amax, tl.abs(v))
         a = tl.max(amax, 0)
-        s = tl.where(a > 0, a / FP8_MAX, 1.0)
+        s = _fp8_scale(a)
         tl.store(s_ptr + m, s)
         for k0 in range(0, K, BLOCK_K):
             mask = k0 + offs < K
             v = tl.load(row + k0 + offs, mask=mask, other=0.0).to(tl.float32)
-            qv = tl.minimum(tl.maximum(v / s, -FP8_MAX), FP8_MAX)
+            qv = _fp8_codes(v, s)
             tl.store(dst + k0 + offs, qv.to(q_ptr.dtype.element_ty), mask=mask)
     pdl_launch_dependents(USE_PDL)
 
@@ -86,9 +100,9 @@ def rms_norm_quant_fp8_kernel(x_ptr, residual_ptr, w_ptr, q_ptr, s_ptr, x_stride
     inv_rms = tl.rsqrt(tl.sum(h * h, axis=0) / N + eps)
     y = (h * inv_rms * w).to(dt).to(tl.float32)
     a = tl.max(tl.abs(y), 0)
-    s = tl.where(a > 0, a / FP8_MAX, 1.0)
+    s = _fp8_scale(a)
     tl.store(s_ptr + row, s)
-    qv = tl.minimum(tl.maximum(y / s, -FP8_MAX), FP8_MAX)
+    qv = _fp8_codes(y, s)
     tl.store(q_ptr + row * q_stride + cols, qv.to(q_ptr.dtype.element_ty), mask=mask)
 
 
