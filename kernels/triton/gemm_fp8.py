@@ -108,7 +108,9 @@ def rms_norm_quant_fp8_kernel(x_ptr, residual_ptr, w_ptr, q_ptr, s_ptr, x_stride
 
 @triton.jit
 def _tile_coords(tile, M, N, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, GROUP_M: tl.constexpr):
-    # grouped order: GROUP_M row tiles share each column slab of W while it is hot in L2
+    # grouped order: GROUP_M row tiles share each column slab of W while it is hot in L2. (The
+    # same as gemm.py's: kernel modules import only _*.py helpers, whose hash build.py tracks,
+    # and moving it into one would recompile every GEMM in the pack.)
     num_m = tl.cdiv(M, BLOCK_M)
     num_n = tl.cdiv(N, BLOCK_N)
     per_group = GROUP_M * num_n
