@@ -53,6 +53,19 @@ def _silu_mul_ref(g, u, dt):
     return g / (1 + np.exp(-g)) * u
 
 
+def _check(out, xq, wq, xs, ws, bias, N, dt, act_mul):
+    # out [M, N + 16] against the float64 products (+ bias), or SiLU(gate) * up of them;
+    # nothing written right of column N
+    full = _ref(xq, wq, xs, ws)
+    if act_mul:
+        ref, tol = _silu_mul_ref(full[:, :N], full[:, N:], dt), (2.5e-2 if dt == "bf16" else TOL[dt])
+    else:
+        ref, tol = full + bias, TOL[dt]
+    got = out.numpy()
+    assert rel_err(got[:, :N], ref) <= tol
+    assert np.isnan(got[:, N:]).all()
+
+
 @pytest.mark.parametrize("dt", ["bf16", "fp16"])
 @pytest.mark.parametrize("act_mul", [0, 1])
 @pytest.mark.parametrize("M,N,K,bias", [(1, 96, 256, True), (70, 40, 96, False), (33, 64, 160, True)])
@@ -69,14 +82,7 @@ def test_matmul_fp8(dt, act_mul, M, N, K, bias):
     gemm_fp8.matmul_fp8_kernel[(tiles,)](_fp8(xbuf), _fp8(wq), make(xs, "fp32"), make(ws, "fp32"), make(b, dt), out,
                                          M, N, K, K + 16, K, N + 16, int(bias), ACT_MUL=act_mul, BLOCK_M=BM,
                                          BLOCK_N=BN, BLOCK_K=BK, GROUP_M=2)
-    full = _ref(xq, wq, xs, ws)
-    if act_mul:
-        ref, tol = _silu_mul_ref(full[:, :N], full[:, N:], dt), (2.5e-2 if dt == "bf16" else TOL[dt])
-    else:
-        ref, tol = full + (b if bias else 0), TOL[dt]
-    got = out.numpy()
-    assert rel_err(got[:, :N], ref) <= tol
-    assert np.isnan(got[:, N:]).all()
+    _check(out, xq, wq, xs, ws, b if bias else 0, N, dt, act_mul)
 
 
 @pytest.mark.parametrize("dt", ["bf16", "fp16"])
@@ -93,14 +99,7 @@ def test_matmul_fp8_tma(dt, act_mul, M, N, K, bias):
     gemm_fp8.matmul_fp8_tma_kernel[(min(tiles, 3),)](_fp8(xq), _fp8(wq), make(xs, "fp32"), make(ws, "fp32"),
                                                      make(b, dt), out, M, N, K, K, K, N + 16, int(bias),
                                                      ACT_MUL=act_mul, BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, GROUP_M=2)
-    full = _ref(xq, wq, xs, ws)
-    if act_mul:
-        ref, tol = _silu_mul_ref(full[:, :N], full[:, N:], dt), (2.5e-2 if dt == "bf16" else TOL[dt])
-    else:
-        ref, tol = full + (b if bias else 0), TOL[dt]
-    got = out.numpy()
-    assert rel_err(got[:, :N], ref) <= tol
-    assert np.isnan(got[:, N:]).all()
+    _check(out, xq, wq, xs, ws, b if bias else 0, N, dt, act_mul)
 
 
 @pytest.mark.parametrize("dt", ["bf16", "fp16"])
