@@ -47,9 +47,13 @@ const Variant* pick_tile(const Catalog& cat, bool act_mul, DType dt, int64_t M, 
   for (const Variant* v : cat.find("matmul_fp8_kernel", "out_ptr", dt))
     if (v->cx("ACT_MUL") == (act_mul ? 1 : 0)) vs.push_back(v);
   if (vs.empty()) return nullptr;
-  if (const char* e = std::getenv("TRITIUM_FP8_TILE"); e && *e)
+  static const std::string forced = [] {  // read once, as the other knobs
+    const char* e = std::getenv("TRITIUM_FP8_TILE");
+    return std::string(e ? e : "");
+  }();
+  if (!forced.empty())
     for (const Variant* v : vs)
-      if (std::to_string(v->cx("BLOCK_M")) + "x" + std::to_string(v->cx("BLOCK_N")) == e) return v;
+      if (std::to_string(v->cx("BLOCK_M")) + "x" + std::to_string(v->cx("BLOCK_N")) == forced) return v;
   const int64_t sms = cat.sm_count();
   int64_t max_bm = 0;
   for (const Variant* v : vs) max_bm = std::max(max_bm, v->cx("BLOCK_M"));
@@ -57,7 +61,6 @@ const Variant* pick_tile(const Catalog& cat, bool act_mul, DType dt, int64_t M, 
   int64_t bm = max_bm;
   for (const Variant* v : vs)
     if (v->cx("BLOCK_M") >= std::min(M, max_bm) && v->cx("BLOCK_M") < bm) bm = v->cx("BLOCK_M");
-  const Variant* best = nullptr;
   auto consider = [&](int64_t want_bm) {
     const Variant* pick = nullptr;
     for (const Variant* v : vs) {
@@ -69,7 +72,7 @@ const Variant* pick_tile(const Catalog& cat, bool act_mul, DType dt, int64_t M, 
     }
     return pick;
   };
-  best = consider(bm);
+  const Variant* best = consider(bm);
   if (best && tiles(best) < sms && bm > 64) {
     const Variant* half = consider(64);
     if (half && tiles(half) > tiles(best)) best = half;
