@@ -1,6 +1,6 @@
 // The public engine API: submit requests from any thread, receive streamed outputs.
 //
-//   tritium::Engine engine({.model_dir = "/models/llama"});
+//   tritium::Engine engine({.model = "/models/llama"});
 //   auto h = engine.submit({1, 2, 3}, params);
 //   tritium::RequestOutput out;
 //   while (h.next(out)) { ... out.new_token_ids, out.new_text, out.finished ... }
@@ -14,8 +14,13 @@
 
 namespace tritium {
 
+namespace tok {
+class Tokenizer;
+}
+class ChatTemplate;
+
 struct EngineConfig {
-  std::string model_dir;        // Hugging Face checkpoint directory
+  std::string model;            // a Hugging Face checkpoint directory
   std::string synthetic;        // or a synthetic model name (random weights)
   std::string device = "cpu";   // cpu, cuda, cuda:N
   std::string dtype;            // compute dtype; "" = the backend's default
@@ -145,6 +150,11 @@ class Engine {
   int64_t max_num_batched_tokens() const;  // the step's token budget in force (the default resolved)
   int64_t vocab_size() const;
   bool has_tokenizer() const;
+  // The model's tokenizer; nullptr when the model has none. Thread-safe to use (const).
+  const tok::Tokenizer* tokenizer() const;
+  // The model's chat template (tokenizer_config.json / chat_template.jinja); nullptr when the
+  // model has none. Thread-safe to render (const).
+  const ChatTemplate* chat_template() const;
   std::string model_name() const;
   std::string device() const;
 

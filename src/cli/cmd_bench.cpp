@@ -125,7 +125,7 @@ void run_decode(const DecodeArgs& a) {
   double bw = measure_device_bandwidth(model->device());
   double roofline_tok_s = double(a.batch) * bw / bytes;
   std::string device = model->device().str();
-  std::string name = a.model.synthetic.empty() ? a.model.model_dir : a.model.synthetic;
+  std::string name = a.model.synthetic.empty() ? a.model.model : a.model.synthetic;
   if (a.json) {
     nlohmann::json j = {{"model", name}, {"device", device}, {"batch", a.batch}, {"prompt_len", a.prompt_len},
                         {"temperature", a.temperature}, {"top_p", a.top_p}, {"top_k", a.top_k},
@@ -347,7 +347,7 @@ RegisterCommand reg([](CLI::App& app) {
                "Enqueue each decode step only once the previous step's tokens are on the host (default: enqueue "
                "it first, reading them on the device, when they are drawn there)");
   dc->callback([d] {
-    if (d->model.model_dir.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
+    if (d->model.model.empty() && d->model.synthetic.empty()) throw Error("bench decode: give --model DIR or --synthetic NAME");
     run_decode(*d);
   });
 

@@ -11,7 +11,7 @@
 #include "cli/common.h"
 #include "cli/engine_options.h"
 #include "core/error.h"
-#include "engine/engine_impl.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/harmony.h"
 #include "tritium/engine.h"
@@ -31,13 +31,17 @@ struct ChatArgs {
 };
 
 void run_chat(ChatArgs a) {
-  if (a.engine.model.model_dir.empty()) throw Error("chat needs --model DIR (with tokenizer.json)");
+  if (a.engine.model.model.empty()) throw Error("chat needs --model DIR (with tokenizer.json)");
   Engine engine(a.engine.config());
-  if (!engine.has_tokenizer()) throw Error(a.engine.model.model_dir + ": no tokenizer.json; chat needs one");
-  const Tokenizer& tok = *engine.impl().tokenizer;
+  if (!engine.has_tokenizer()) throw Error(a.engine.model.model + ": no tokenizer.json; chat needs one");
+  const Tokenizer& tok = *engine.tokenizer();
   const bool harmony_fmt = tok.token_to_id("<|channel|>").has_value() && tok.token_to_id("<|start|>").has_value();
   std::optional<ChatTemplate> tmpl;
-  if (!a.raw && !harmony_fmt) tmpl.emplace(ChatTemplate::from_model_dir(a.engine.model.model_dir));
+  if (!a.raw && !harmony_fmt) {
+    if (!engine.chat_template())
+      throw Error(a.engine.model.model + ": no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template); use --raw");
+    tmpl.emplace(*engine.chat_template());
+  }
   harmony::RenderOptions hopts;
   if (harmony_fmt) hopts.effort = harmony::parse_effort(a.reasoning_effort);
   const int64_t max_context = a.max_context > 0 ? std::min<int64_t>(a.max_context, engine.max_model_len())

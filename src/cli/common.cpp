@@ -38,7 +38,7 @@ void prepare_device(const std::string& device) {
 }
 
 void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const std::string& kv_cache_help) {
-  auto* m = c->add_option("--model", a.model_dir, "Hugging Face model directory (config.json + *.safetensors)");
+  auto* m = c->add_option("--model", a.model, "Hugging Face model directory (config.json + *.safetensors)");
   if (allow_synthetic) {
     std::string names;
     for (auto& n : Model::synthetic_names()) names += (names.empty() ? "" : ", ") + n;
@@ -92,8 +92,8 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
   o.quantization = quantization_from_string(a.quantization);
   prepare_device(a.device);
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
-  if (a.model_dir.empty()) throw Error("give --model DIR or --synthetic NAME");
-  return Model::load(a.model_dir, o);
+  if (a.model.empty()) throw Error("give --model DIR or --synthetic NAME");
+  return Model::load(a.model, o);
 }
 
 int64_t kv_blocks_for(const Model& m, const ModelArgs& a, int64_t tokens) {

@@ -14,7 +14,7 @@ class App;
 namespace tritium::cli {
 
 struct ModelArgs {
-  std::string model_dir;
+  std::string model;  // --model: a checkpoint directory (later also a .gguf file or ORG/NAME)
   std::string synthetic;
   std::string device = "cpu";
   std::string dtype;

@@ -9,7 +9,7 @@ namespace tritium::cli {
 
 EngineConfig EngineArgs::config() const {
   EngineConfig c;
-  c.model_dir = model.model_dir;
+  c.model = model.model;
   c.synthetic = model.synthetic;
   c.device = model.device;
   c.dtype = model.dtype;
@@ -26,7 +26,7 @@ EngineConfig EngineArgs::config() const {
   c.max_graph_batch = model.enforce_eager ? 0 : -1;
   c.sampler = sampler;
   c.async_scheduling = !no_async_scheduling;
-  if (c.model_dir.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
+  if (c.model.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
   prepare_device(c.device);
   return c;
 }

@@ -1,4 +1,5 @@
 #include "engine/engine_impl.h"
+#include "core/file.h"
 #include "core/thread_pool.h"
 #include "engine/next_token.h"
 
@@ -69,10 +70,21 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
   if (!cfg.synthetic.empty()) {
     model = Model::synthetic(cfg.synthetic, lo);
   } else {
-    if (cfg.model_dir.empty()) throw Error("engine: no model (set model_dir or synthetic)");
-    model = Model::load(cfg.model_dir, lo);
-    if (std::filesystem::exists(std::filesystem::path(cfg.model_dir) / "tokenizer.json"))
-      tokenizer.emplace(Tokenizer::from_dir(cfg.model_dir));
+    if (cfg.model.empty()) throw Error("engine: no model (set model or synthetic)");
+    model = Model::load(cfg.model, lo);
+    if (std::filesystem::exists(std::filesystem::path(cfg.model) / "tokenizer.json")) {
+      tokenizer.emplace(Tokenizer::from_dir(cfg.model));
+      try {
+        chat_template.emplace(ChatTemplate::from_model_dir(cfg.model));
+      } catch (const Error& e) {
+        // A model without a usable template still generates from text and ids; say why when
+        // it has one that does not load.
+        const std::filesystem::path d(cfg.model);
+        std::string config = try_read_file((d / "tokenizer_config.json").string()).value_or("");
+        if (std::filesystem::exists(d / "chat_template.jinja") || config.find("\"chat_template\"") != std::string::npos)
+          std::fprintf(stderr, "warning: %s: the chat template does not load: %s\n", cfg.model.c_str(), e.what());
+      }
+    }
   }
   const ModelSpec& spec = model->spec();
   TRITIUM_CHECK(cfg.block_size > 0 && cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens >= 0,
@@ -176,8 +188,10 @@ int64_t Engine::max_model_len() const { return impl_->max_model_len; }
 int64_t Engine::max_num_batched_tokens() const { return impl_->max_num_batched_tokens; }
 int64_t Engine::vocab_size() const { return impl_->model->spec().vocab_size; }
 bool Engine::has_tokenizer() const { return impl_->tokenizer.has_value(); }
+const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer ? &*impl_->tokenizer : nullptr; }
+const ChatTemplate* Engine::chat_template() const { return impl_->chat_template ? &*impl_->chat_template : nullptr; }
 std::string Engine::model_name() const {
-  return impl_->cfg.synthetic.empty() ? std::filesystem::path(impl_->cfg.model_dir).filename().string()
+  return impl_->cfg.synthetic.empty() ? std::filesystem::path(impl_->cfg.model).filename().string()
                                       : impl_->cfg.synthetic;
 }
 std::string Engine::device() const { return impl_->model->device().str(); }

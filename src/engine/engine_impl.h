@@ -13,6 +13,7 @@
 #include "engine/scheduler.h"
 #include "model/model.h"
 #include "ops/device_sampler.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tritium/engine.h"
 
@@ -50,6 +51,7 @@ struct Engine::Impl {
   EngineConfig cfg;
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
+  std::optional<ChatTemplate> chat_template;  // when the model has one that parses
   std::unique_ptr<BlockPool> pool;
   KVCache kv;
   std::unique_ptr<Scheduler> scheduler;

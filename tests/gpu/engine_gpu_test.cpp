@@ -53,7 +53,7 @@ void run_mixed_requests(const std::string& kv_cache_dtype, const std::string& qu
   }
 
   EngineConfig c;
-  c.model_dir = dir;
+  c.model = dir;
   c.device = "cuda";
   c.max_num_batched_tokens = 96;
   c.kv_cache_bytes = int64_t(64) << 20;
@@ -133,7 +133,7 @@ TEST(GpuEngine, StepBudgetDefaultFollowsGpuMemory) {
   const std::string root = test::find_golden_root();
   ASSERT_FALSE(root.empty()) << "no tests/fixtures/golden: run from the repository root";
   EngineConfig c;
-  c.model_dir = root + "/llama";
+  c.model = root + "/llama";
   c.device = "cuda";
   c.kv_cache_bytes = int64_t(64) << 20;
   Engine e(c);

@@ -67,7 +67,7 @@ std::vector<std::vector<int32_t>> batched(Engine& e, const std::vector<Req>& req
 
 EngineConfig config(const std::string& name) {
   EngineConfig c;
-  c.model_dir = test::golden_dir(name);
+  c.model = test::golden_dir(name);
   c.max_num_batched_tokens = 96;  // forces chunked prefill of long prompts next to decodes
   return c;
 }
@@ -86,7 +86,7 @@ void wait_idle(Engine& e) {
 
 TEST(Engine, StepBudgetDefaultsByDevice) {
   EngineConfig c;
-  c.model_dir = test::golden_dir("llama");
+  c.model = test::golden_dir("llama");
   {
     Engine e(c);  // 0: the default, 2048 on the CPU (8192 only on GPUs of at least 70 GiB)
     EXPECT_EQ(e.max_num_batched_tokens(), 2048);
