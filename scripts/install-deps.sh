@@ -25,7 +25,8 @@ fi
 APT_PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv
   nlohmann-json3-dev libboost-dev libpcre2-dev libutf8proc-dev libcli11-dev libspdlog-dev
   libfmt-dev libxxhash-dev libgtest-dev libbenchmark-dev libcurl4-openssl-dev)
-[ "$want_test" = 1 ] && APT_PKGS+=(nodejs npm)
+# chromium: the browser the web-page test drives with playwright-core.
+[ "$want_test" = 1 ] && APT_PKGS+=(nodejs npm chromium)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -56,13 +57,15 @@ if [ "$want_test" = 1 ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-test.txt
     echo "$want" > "$stamp"
   fi
-  if [ -f tests/conformance/package.json ]; then
-    stamp=build/.npm.sha
-    want=$(sha256sum tests/conformance/package.json | cut -d' ' -f1)
-    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -d tests/conformance/node_modules ]; then
-      echo "install-deps: npm install (tests/conformance)"
-      (cd tests/conformance && npm install --no-audit --no-fund --loglevel=error)
+  # npm packages of the test folders that have a package.json (tests/conformance, tests/server).
+  for dir in tests/conformance tests/server; do
+    [ -f "$dir/package.json" ] || continue
+    stamp="build/.npm.$(basename "$dir").sha"
+    want=$(sha256sum "$dir/package.json" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -d "$dir/node_modules" ]; then
+      echo "install-deps: npm install ($dir)"
+      (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
       echo "$want" > "$stamp"
     fi
-  fi
+  done
 fi

@@ -6,6 +6,7 @@
 //   while (h.next(out)) { ... out.new_token_ids, out.new_text, out.finished ... }
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,14 @@ struct EngineConfig {
   // takes them, as vLLM's async scheduling; used when nothing waits and every running sequence
   // decodes. A sequence that finishes leaves an unused row in the step already enqueued.
   bool async_scheduling = true;
+  // Test fixture (tests of the server and CLI need a model whose output is known): a JSON file
+  // of rules {"when": TEXT, "reply": TEXT, "repeat": false}. A request whose prompt (decoded)
+  // contains a rule's `when` (the rule matching latest in the prompt wins) has the tokens of
+  // `reply` forced, one per step, by adding a large bias to their logits before the draw; then
+  // end-of-sequence (or `reply` again and again with repeat). The forward pass, the KV cache,
+  // sampling, detokenizing and stop rules run as for any request. Needs a tokenizer; tokens are
+  // drawn on the host. Other prompts get the model's own tokens.
+  std::string test_script;
 };
 
 struct TokenLogprob {
@@ -79,8 +88,9 @@ struct RequestOutput {
   bool finished = false;
   std::string finish_reason;           // stop, length, abort (or error)
   Usage usage;                         // filled on the finishing output
-  // Engine-side timestamps (steady clock, seconds), filled on the finishing output.
-  double arrival_time = 0, first_token_time = 0, finished_time = 0;
+  // Engine-side timestamps (steady clock, seconds), filled on the finishing output. scheduled_time:
+  // when the request first ran in a step (its time in the queue ends); 0 if it never ran.
+  double arrival_time = 0, scheduled_time = 0, first_token_time = 0, finished_time = 0;
   std::string error;                   // set when the request failed
 };
 
@@ -94,6 +104,13 @@ class RequestHandle {
   const std::string& id() const;
   // Blocks for the next output; false once every output of the request has been read.
   bool next(RequestOutput& out);
+  // Does not block: true with the next output if one is queued.
+  bool try_next(RequestOutput& out);
+  // True once every output of the request has been read.
+  bool done() const;
+  // fn is called (on the engine's output thread; it must not block) after each output is
+  // queued, and once at once when outputs are queued already. One callback per request.
+  void set_notify(std::function<void()> fn);
 
  private:
   std::shared_ptr<RequestState> s_;
@@ -112,6 +129,7 @@ struct EngineMetrics {
   int64_t running = 0, waiting = 0;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0;
   double prefix_cache_hit_rate = 0;  // of prompt blocks looked up
+  int64_t prefix_cache_queried_tokens = 0, prefix_cache_hit_tokens = 0;  // full prompt blocks, in tokens
   int64_t prompt_tokens = 0, generation_tokens = 0;
   int64_t requests_finished = 0, preemptions = 0;
   Histogram ttft, itl;  // seconds

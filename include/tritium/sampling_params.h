@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tritium {
@@ -21,6 +22,9 @@ struct SamplingParams {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;
+  // Added to the logits of these token ids before sampling (OpenAI's logit_bias: -100..100;
+  // -100 in effect bans a token, 100 in effect forces it).
+  std::vector<std::pair<int32_t, float>> logit_bias;
   bool ignore_eos = false;
   std::optional<int> logprobs;  // top logprobs per token
   bool skip_special_tokens = true;

@@ -26,6 +26,7 @@ EngineConfig EngineArgs::config() const {
   c.max_graph_batch = model.enforce_eager ? 0 : -1;
   c.sampler = sampler;
   c.async_scheduling = !no_async_scheduling;
+  c.test_script = test_script;
   if (c.model.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
   prepare_device(c.device);
   return c;
@@ -53,6 +54,12 @@ void add_engine_options(CLI::App* c, EngineArgs& a, bool allow_synthetic) {
   c->add_flag("--no-async-scheduling", a.no_async_scheduling,
               "Enqueue each decode step only once the previous step's tokens are on the host (default: when they "
               "are drawn on the device, enqueue it first and read them there)");
+  c->add_option("--test-script", a.test_script,
+                "Test fixture, not for real use: a JSON file of rules {\"when\": TEXT, \"reply\": TEXT, \"repeat\": "
+                "false}; a prompt containing `when` gets the tokens of `reply` forced (a large logit bias each step), "
+                "then end-of-sequence. Lets tests of tool calls, reasoning and stop strings run tiny random-weight "
+                "models through the real engine")
+      ->check(CLI::ExistingFile);
 }
 
 }  // namespace tritium::cli

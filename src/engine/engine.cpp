@@ -24,6 +24,32 @@ const std::string& RequestHandle::id() const {
   return s_ ? s_->id : empty;
 }
 
+bool RequestHandle::try_next(RequestOutput& out) {
+  if (!s_) return false;
+  std::lock_guard<std::mutex> lk(s_->mu);
+  if (s_->queue.empty()) return false;
+  out = std::move(s_->queue.front());
+  s_->queue.pop_front();
+  return true;
+}
+
+bool RequestHandle::done() const {
+  if (!s_) return true;
+  std::lock_guard<std::mutex> lk(s_->mu);
+  return s_->queue.empty() && s_->finished >= s_->n;
+}
+
+void RequestHandle::set_notify(std::function<void()> fn) {
+  if (!s_) return;
+  bool now = false;
+  {
+    std::lock_guard<std::mutex> lk(s_->mu);
+    s_->notify = fn;
+    now = !s_->queue.empty();
+  }
+  if (now && fn) fn();
+}
+
 bool RequestHandle::next(RequestOutput& out) {
   if (!s_) return false;
   std::unique_lock<std::mutex> lk(s_->mu);
@@ -99,6 +125,11 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
   TRITIUM_CHECK(cfg.sampler == "auto" || cfg.sampler == "device" || cfg.sampler == "host",
                 "engine: sampler must be auto, device or host, got '", cfg.sampler, "'");
   device_sampling = cfg.sampler == "device" || (cfg.sampler == "auto" && !dev.is_cpu());
+  if (!cfg.test_script.empty()) {
+    if (!tokenizer) throw Error("engine: test_script " + cfg.test_script + " needs a model with a tokenizer.json");
+    script.emplace(TestScript::load(cfg.test_script, *tokenizer));
+    device_sampling = false;  // the scripted bias is added on the host
+  }
   overlap = cfg.overlap_scheduling;
   async = cfg.async_scheduling;
   // Decode graphs first: their workspace counts as used memory when the KV cache is sized.
@@ -215,6 +246,9 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
     throw Error(str_cat("the prompt has ", prompt.size(), " tokens, but this model's context is ", I.max_model_len,
                         " tokens (prompt + output); shorten the prompt"));
   if (!params.stop.empty() && !I.tokenizer) throw Error("stop strings need a tokenizer (no tokenizer.json for this model)");
+  for (auto& [t, bias] : params.logit_bias)
+    if (t >= V) throw Error(str_cat("logit_bias token id ", t, " is outside the vocabulary (size ", V, ")"));
+  std::shared_ptr<const ScriptedReply> scripted = I.script ? I.script->match(prompt) : nullptr;
   if (request_id.empty()) request_id = "req-" + std::to_string(I.next_request++);
   auto req = std::make_shared<RequestState>();
   req->id = request_id;
@@ -237,6 +271,7 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
       s->seed = params.seed ? *params.seed + uint64_t(i) : I.cfg.seed * 1000003ull + s->seq_id;
       s->rng = SamplerRng(s->seed);
       s->t_arrival = t;
+      s->script = scripted;
       I.incoming.push_back({std::move(s), req});
     }
   }
@@ -312,6 +347,7 @@ void Engine::Impl::finish_seq(Sequence* s, const std::string& reason, const std:
   ev.error = error;
   ev.usage = u;
   ev.arrival_time = owned->t_arrival;
+  ev.scheduled_time = owned->t_scheduled;
   ev.first_token_time = owned->t_first_token;
   ev.finished_time = owned->num_generated() ? owned->t_last_token : now_s();
   emit(std::move(ev));
@@ -326,6 +362,8 @@ void Engine::Impl::update_metrics() {
   m.kv_blocks_free = pool->num_free();
   m.kv_blocks_cached = pool->num_cached();
   m.prefix_cache_hit_rate = pool->queries() ? double(pool->hits()) / double(pool->queries()) : 0;
+  m.prefix_cache_queried_tokens = pool->queries() * pool->block_size();
+  m.prefix_cache_hit_tokens = pool->hits() * pool->block_size();
   m.preemptions = scheduler->num_preemptions();
 }
 
@@ -338,8 +376,10 @@ ForwardBatch Engine::Impl::build_batch(const SchedulerOutput& out, std::vector<S
   b.max_blocks_per_seq = int64_t(std::max<size_t>(max_blocks, 1));
   b.cu_seqlens_q.push_back(0);
   sampled.clear();
+  const double t_now = now_s();
   for (auto& ss : out.seqs) {
     Sequence* s = ss.seq;
+    if (s->t_scheduled == 0) s->t_scheduled = t_now;
     for (int64_t p = s->num_computed; p < s->num_computed + ss.num_tokens; ++p) {
       b.token_ids.push_back(known ? s->tokens[size_t(p)] : 0);
       b.positions.push_back(int32_t(p));
@@ -412,11 +452,12 @@ void Engine::Impl::host_draw(const Tensor& dev_logits, const std::vector<Sequenc
   lps.assign(sampled.size(), {});
   Tensor logits = logits_to_host_f32(dev_logits);
   parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
-    std::vector<float> row, lsm;
+    std::vector<float> row, lsm, biased;
     for (int64_t k = k0; k < k1; ++k) {
       Sequence* s = sampled[size_t(k)];
       if (!s) continue;
       const float* lg = logits.data<float>() + k * V;
+      if (s->script) lg = s->script->bias(std::span<const float>(lg, size_t(V)), s->num_generated(), s->params, eos_ids, biased);
       const SamplingParams& p = s->params;
       int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
                                       std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
@@ -742,16 +783,22 @@ void Engine::Impl::output_loop() {
       o.usage = ev.usage;
       o.usage.completion_tokens = st.tokens;
       o.arrival_time = ev.arrival_time;
+      o.scheduled_time = ev.scheduled_time;
       o.first_token_time = ev.first_token_time;
       o.finished_time = ev.finished_time;
       states.erase(ev.seq_id);
     } else if (o.new_token_ids.empty() && o.new_text.empty()) {
       continue;  // tokens after a stop string: nothing to send
     }
-    std::lock_guard<std::mutex> lk(ev.req->mu);
-    ev.req->queue.push_back(std::move(o));
-    if (ev.finished) ++ev.req->finished;
-    ev.req->cv.notify_all();
+    std::function<void()> notify;
+    {
+      std::lock_guard<std::mutex> lk(ev.req->mu);
+      ev.req->queue.push_back(std::move(o));
+      if (ev.finished) ++ev.req->finished;
+      ev.req->cv.notify_all();
+      notify = ev.req->notify;
+    }
+    if (notify) notify();
   }
 }
 

@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "engine/scheduler.h"
+#include "engine/test_script.h"
 #include "model/model.h"
 #include "ops/device_sampler.h"
 #include "tokenizer/chat_template.h"
@@ -27,6 +28,7 @@ struct RequestState {
   std::deque<RequestOutput> queue;
   int finished = 0;  // outputs (of n) that have finished
   SamplingParams params;  // shared by the n sequences (stop strings, skip_special_tokens)
+  std::function<void()> notify;  // RequestHandle::set_notify
 };
 
 // What the engine thread tells the output thread about one sequence.
@@ -40,7 +42,7 @@ struct TokenEvent {
   std::string finish_reason;
   std::string error;
   Usage usage;
-  double arrival_time = 0, first_token_time = 0, finished_time = 0;
+  double arrival_time = 0, scheduled_time = 0, first_token_time = 0, finished_time = 0;
 };
 
 struct Engine::Impl {
@@ -60,6 +62,7 @@ struct Engine::Impl {
   std::vector<int32_t> eos_ids;
   bool device_sampling = false;  // draw tokens with ops::sample where the params allow
   DeviceSampler sampler;
+  std::optional<TestScript> script;  // EngineConfig::test_script
 
   // --- submission queue (any thread -> engine thread)
   struct NewSeq {

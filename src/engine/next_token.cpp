@@ -9,12 +9,14 @@ int32_t choose_next_token(std::span<const float> logits, const SamplingParams& p
                           std::span<const int32_t> output, const std::vector<int32_t>& eos_ids, SamplerRng& rng,
                           std::vector<float>& scratch) {
   const bool plain = p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
-                     int64_t(output.size()) >= p.min_tokens;
+                     p.logit_bias.empty() && int64_t(output.size()) >= p.min_tokens;
   if (plain && p.greedy())  // nothing to adjust: argmax in place (first maximum, as torch.argmax)
     return int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
   scratch.assign(logits.begin(), logits.end());
   apply_penalties(scratch, p, prompt, output);
   const int64_t V = int64_t(scratch.size());
+  for (auto& [tok, bias] : p.logit_bias)
+    if (tok >= 0 && tok < V) scratch[size_t(tok)] += bias;
   if (int64_t(output.size()) < p.min_tokens)
     for (auto e : eos_ids)
       if (e >= 0 && e < V) scratch[size_t(e)] = -INFINITY;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/test_script.h"
 #include "kv/block_pool.h"
 #include "ops/sampling.h"
 #include "tritium/sampling_params.h"
@@ -31,7 +32,8 @@ struct Sequence {
   uint64_t seed = 0;  // of rng; also keys the device sampler's Philox stream
   int64_t num_preemptions = 0;
   std::string finish_reason;
-  double t_arrival = 0, t_first_token = 0, t_last_token = 0;
+  double t_arrival = 0, t_scheduled = 0, t_first_token = 0, t_last_token = 0;
+  std::shared_ptr<const ScriptedReply> script;  // EngineConfig::test_script's reply for this prompt
 
   int64_t num_generated() const { return int64_t(tokens.size()) - prompt_len; }
   std::span<const int32_t> output_ids() const {

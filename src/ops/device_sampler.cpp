@@ -9,7 +9,7 @@ namespace tritium {
 
 bool device_can_sample(const SamplingParams& p, int64_t num_generated) {
   return p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f && !p.logprobs &&
-         num_generated >= p.min_tokens;
+         p.logit_bias.empty() && num_generated >= p.min_tokens;
 }
 
 RowSampling row_sampling(const SamplingParams& p, uint64_t seed, int64_t num_generated) {

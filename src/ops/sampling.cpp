@@ -25,6 +25,10 @@ void SamplingParams::validate() const {
   if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f)) bad("presence_penalty", presence_penalty, "must be in [-2, 2]");
   if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) bad("frequency_penalty", frequency_penalty, "must be in [-2, 2]");
   if (logprobs && (*logprobs < 0 || *logprobs > 20)) bad("logprobs", *logprobs, "must be in [0, 20]");
+  for (auto& [tok, bias] : logit_bias) {
+    if (tok < 0) bad("logit_bias token id", tok, "must be >= 0");
+    if (!(bias >= -100.0f && bias <= 100.0f)) bad("logit_bias value", bias, "must be in [-100, 100]");
+  }
 }
 
 void apply_penalties(std::span<float> logits, const SamplingParams& p, std::span<const int32_t> prompt_ids,

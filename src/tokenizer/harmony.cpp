@@ -357,6 +357,8 @@ void StreamParser::emit_body(const std::string& text, ParseDelta& d) {
   if (text.empty()) return;
   if (!recipient_.empty()) {
     call_args_ += text;
+    if (d.call_fragments.empty() || d.call_fragments.back().begins) d.call_fragments.emplace_back();
+    d.call_fragments.back().arguments += text;
   } else if (channel_ == "analysis") {
     reasoning_ += text;
     d.reasoning += text;
@@ -400,6 +402,13 @@ ParseDelta StreamParser::process(bool final_flush) {
       size_t s = header_.rfind(kStart);
       if (s != std::string::npos) header_.erase(0, s + std::char_traits<char>::length(kStart));
       parse_header();
+      if (!recipient_.empty()) {
+        ParseDelta::CallFragment f;
+        f.begins = true;
+        f.recipient = recipient_;
+        f.name = recipient_.rfind("functions.", 0) == 0 ? recipient_.substr(10) : recipient_;
+        d.call_fragments.push_back(std::move(f));
+      }
       state_ = State::Body;
       continue;
     }

@@ -57,6 +57,14 @@ struct ParseDelta {
   std::string reasoning;            // new analysis text
   std::string content;              // new final (or preamble) text
   std::vector<ToolCall> tool_calls; // tool calls completed by this chunk
+  // The same calls as they stream: a fragment with `begins` opens a call (its header was read:
+  // recipient and name known), the following ones carry its argument text as it arrives.
+  struct CallFragment {
+    bool begins = false;
+    std::string recipient, name;
+    std::string arguments;
+  };
+  std::vector<CallFragment> call_fragments;
 };
 
 // Incremental parser for generated harmony text. The prompt is assumed to end with
