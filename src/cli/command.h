@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace CLI {
@@ -12,10 +13,12 @@ namespace tritium::cli {
 
 using CommandSetup = std::function<void(CLI::App& root)>;
 
-std::vector<CommandSetup>& command_registry();
+// (order, setup); setups run by ascending order (then registration order), so a file can add a
+// subcommand to a command another file made (order 1 runs after the default 0).
+std::vector<std::pair<int, CommandSetup>>& command_registry();
 
 struct RegisterCommand {
-  explicit RegisterCommand(CommandSetup fn) { command_registry().push_back(std::move(fn)); }
+  explicit RegisterCommand(CommandSetup fn, int order = 0) { command_registry().emplace_back(order, std::move(fn)); }
 };
 
 }  // namespace tritium::cli
