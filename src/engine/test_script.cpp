@@ -42,7 +42,7 @@ TestScript TestScript::load(const std::string& path, const tok::Tokenizer& tok) 
     reply->ids = tok.encode(r["reply"].get<std::string>(), /*add_special_tokens=*/false, /*parse_special=*/true);
     reply->repeat = r.value("repeat", false);
     if (reply->repeat && reply->ids.empty()) throw Error(str_cat("test script ", path, ": rule ", i, " repeats an empty reply"));
-    s.rules_.push_back({r["when"].get<std::string>(), std::move(reply)});
+    s.rules_.push_back({r["when"].get<std::string>(), r["reply"].get<std::string>(), std::move(reply)});
   }
   return s;
 }
@@ -50,19 +50,29 @@ TestScript TestScript::load(const std::string& path, const tok::Tokenizer& tok) 
 std::shared_ptr<const ScriptedReply> TestScript::match(const std::vector<int32_t>& prompt) const {
   if (rules_.empty()) return nullptr;
   const std::string text = tok_->decode(prompt, /*skip_special_tokens=*/false);
-  std::shared_ptr<const ScriptedReply> best;
+  const Rule* best = nullptr;
   size_t best_pos = 0, best_len = 0;
   for (auto& r : rules_) {
     size_t p = text.rfind(r.when);
     if (p == std::string::npos) continue;
     // The latest match wins; at the same place, the longer `when`.
     if (!best || p > best_pos || (p == best_pos && r.when.size() > best_len)) {
-      best = r.reply;
+      best = &r;
       best_pos = p;
       best_len = r.when.size();
     }
   }
-  return best;
+  if (!best) return nullptr;
+  // A reply the prompt has already begun continues after the part that is there.
+  constexpr size_t kMinOverlap = 4;
+  for (size_t k = std::min(best->text.size(), text.size()); k >= kMinOverlap; --k) {
+    if (text.compare(text.size() - k, k, best->text, 0, k) != 0) continue;
+    auto rest = std::make_shared<ScriptedReply>();
+    rest->ids = tok_->encode(best->text.substr(k), /*add_special_tokens=*/false, /*parse_special=*/true);
+    rest->repeat = best->reply->repeat && !rest->ids.empty();
+    return rest;
+  }
+  return best->reply;
 }
 
 }  // namespace tritium

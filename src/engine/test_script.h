@@ -8,7 +8,9 @@
 // text (special tokens kept); the rule whose `when` occurs latest in it wins (at the same place, the
 // longer `when`), so in a conversation the newest message decides. The reply's tokens are then forced one per step by
 // adding kForceBias to their logit; after the last one, end-of-sequence is forced (unless the
-// request sets ignore_eos), or with "repeat": true the reply starts over.
+// request sets ignore_eos), or with "repeat": true the reply starts over. When the prompt already
+// ends with the start of the reply (at least 4 characters of it: a server's forced tool-call
+// opening, say), the reply continues from there instead of starting over.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -44,6 +46,7 @@ class TestScript {
  private:
   struct Rule {
     std::string when;
+    std::string text;  // the reply as written
     std::shared_ptr<const ScriptedReply> reply;
   };
   std::vector<Rule> rules_;

@@ -59,7 +59,7 @@ ojson parse_chat_messages(const ojson& messages, bool harmony) {
     const ojson* content = f.get("content");
     const ojson* calls = f.array("tool_calls");
     if (content) msg["content"] = content_text(*content, p + ".content");
-    else if (*role == "assistant") msg["content"] = nullptr;
+    else if (*role == "assistant") msg["content"] = "";  // null or absent beside tool_calls: empty, as vLLM renders it
     else throw bad_field(p + ".content", "'" + p + ".content' is required for role " + *role);
     if (auto name = f.string("name")) msg["name"] = *name;
     if (*role == "tool") {
