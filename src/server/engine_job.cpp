@@ -28,7 +28,10 @@ void EngineJob::submit(const std::vector<std::vector<int32_t>>& prompts, const S
       handles_.clear();
       ids_.clear();
       finished_ = true;
-      std::string param = prompts.size() == 1 ? "" : str_cat("prompt[", i, "]");
+      const std::string msg = e.what();
+      std::string param = msg.rfind("logit_bias", 0) == 0 ? "logit_bias"
+                          : msg.rfind("prompt", 0) == 0   ? (prompts.size() == 1 ? "prompt" : str_cat("prompt[", i, "]"))
+                                                          : "";
       throw ApiError(400, e.what(), param);
     }
   }

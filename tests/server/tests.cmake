@@ -7,3 +7,6 @@ set(_srv_args --tritium $<TARGET_FILE:tritium_cli>
 add_test(NAME server_openai_python
          COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_openai_python.py ${_srv_args})
 set_tests_properties(server_openai_python PROPERTIES LABELS conformance TIMEOUT 300)
+add_test(NAME server_malformed
+         COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_malformed.py ${_srv_args})
+set_tests_properties(server_malformed PROPERTIES LABELS conformance TIMEOUT 300)
