@@ -10,3 +10,6 @@ set_tests_properties(server_openai_python PROPERTIES LABELS conformance TIMEOUT 
 add_test(NAME server_malformed
          COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_malformed.py ${_srv_args})
 set_tests_properties(server_malformed PROPERTIES LABELS conformance TIMEOUT 300)
+add_test(NAME server_load
+         COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_load.py ${_srv_args})
+set_tests_properties(server_load PROPERTIES LABELS conformance TIMEOUT 300)
