@@ -13,3 +13,6 @@ set_tests_properties(server_malformed PROPERTIES LABELS conformance TIMEOUT 300)
 add_test(NAME server_load
          COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_load.py ${_srv_args})
 set_tests_properties(server_load PROPERTIES LABELS conformance TIMEOUT 300)
+add_test(NAME server_node_clients
+         COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_node_clients.py ${_srv_args})
+set_tests_properties(server_node_clients PROPERTIES LABELS conformance TIMEOUT 300)
