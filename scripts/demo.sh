@@ -23,3 +23,8 @@ echo "\$ tritium generate ... --temperature 0.8 --top-p 0.9 --seed 7 --json"
 echo
 echo "\$ tritium bench decode --synthetic tiny --batch 4 --prompt-len 64 --gen-len 32"
 "$BIN" bench decode --synthetic tiny --batch 4 --prompt-len 64 --gen-len 32
+echo
+echo "\$ tritium serve --model $MODEL    (OpenAI-compatible server; Ctrl-C stops it)"
+echo "  This fixture has no tokenizer, so it takes token ids on /v1/completions; with a model that has"
+echo "  tokenizer.json and a chat template, /v1/chat/completions and the chat page at / work too."
+exec "$BIN" serve --model "$MODEL" --port "${TRITIUM_DEMO_PORT:-8000}"

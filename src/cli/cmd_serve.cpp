@@ -54,12 +54,21 @@ int run_serve(ServeArgs& a) {
     }
   });
   const bool keyed = !o.api_keys.empty();
-  int rc = srv.run([&](const std::string& url) {
-    std::fprintf(stderr, "tritium serve: open %s/ in a browser for the chat page, or try:\n", url.c_str());
-    std::fprintf(stderr,
-                 "  curl %s/v1/chat/completions -H 'Content-Type: application/json'%s \\\n"
-                 "       -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}], \"max_tokens\": 64}'\n",
-                 url.c_str(), keyed ? " -H \"Authorization: Bearer $TRITIUM_API_KEY\"" : "");
+  int rc = srv.run([&](const std::string& url, bool chat) {
+    const char* auth = keyed ? " -H \"Authorization: Bearer $TRITIUM_API_KEY\"" : "";
+    if (chat) {
+      std::fprintf(stderr, "tritium serve: open %s/ in a browser for the chat page, or try:\n", url.c_str());
+      std::fprintf(stderr,
+                   "  curl %s/v1/chat/completions -H 'Content-Type: application/json'%s \\\n"
+                   "       -d '{\"messages\": [{\"role\": \"user\", \"content\": \"Hello!\"}], \"max_tokens\": 64}'\n",
+                   url.c_str(), auth);
+    } else {
+      std::fprintf(stderr, "tritium serve: this model has no tokenizer or chat template: send token ids, e.g.\n");
+      std::fprintf(stderr,
+                   "  curl %s/v1/completions -H 'Content-Type: application/json'%s \\\n"
+                   "       -d '{\"prompt\": [5, 17, 42, 99], \"max_tokens\": 16}'\n",
+                   url.c_str(), auth);
+    }
     std::fflush(stderr);
   });
   done = true;

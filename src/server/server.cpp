@@ -200,7 +200,7 @@ void Server::stop() {
   s_->cv.notify_all();
 }
 
-int Server::run(std::function<void(const std::string&)> on_ready) {
+int Server::run(std::function<void(const std::string&, bool)> on_ready) {
   State& S = *s_;
   Context& ctx = S.ctx;
   S.http->start();
@@ -235,7 +235,7 @@ int Server::run(std::function<void(const std::string&)> on_ready) {
                    ctx.names[0].c_str(), ctx.engine->device().c_str(), (long long)ctx.max_model_len,
                    ctx.format.harmony ? "harmony" : ctx.format.tmpl ? "chat template" : "none",
                    tool_format_name(ctx.format.tools), reasoning_format_name(ctx.format.reasoning));
-      if (on_ready) on_ready(url);
+      if (on_ready) on_ready(url, ctx.format.harmony || ctx.format.tmpl);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: loading the model failed: %s\n", e.what());
       {

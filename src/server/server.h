@@ -41,8 +41,9 @@ class Server {
   ~Server();
   // Listens, loads the model, serves until stop(); then shuts down gracefully: no new
   // connections, in-flight requests get shutdown_timeout_s to finish and are aborted after
-  // that. Returns 0, or 1 when the model failed to load. on_ready runs once the model is up.
-  int run(std::function<void(const std::string& url)> on_ready = {});
+  // that. Returns 0, or 1 when the model failed to load. on_ready runs once the model is up (chat:
+  // whether it has a chat format, i.e. /v1/chat/completions works; without, prompts are token ids).
+  int run(std::function<void(const std::string& url, bool chat)> on_ready = {});
   // From any thread (a signal handler thread): begin the shutdown. A second call aborts
   // in-flight requests at once.
   void stop();
