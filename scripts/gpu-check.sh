@@ -136,6 +136,13 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
+  # The server against the engine on the same workload (bench throughput llama-8b above): output tok/s
+  # should be >= 95% of bench throughput's; then TTFT / ITL percentiles at request rates 4, 16, 64.
+  "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --json"
+  "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --request-rate 4 --json"
+  "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --request-rate 16 --json"
+  "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --request-rate 64 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --request-rate 16 --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

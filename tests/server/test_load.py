@@ -106,6 +106,14 @@ def main():
         check(length + abort == len(PROMPTS) + CLIENTS, f"metrics: every request finished once (length {length:.0f}, abort {abort:.0f})")
         check(abort >= 1, "metrics: disconnected clients' requests were aborted")
         check(stream(srv.port, PROMPTS[0]) == alone[PROMPTS[0]], "after the load: a request still gets its tokens")
+        import subprocess
+        r = subprocess.run([a.tritium, "bench", "serve", "--port", str(srv.port), "--num-prompts", "16", "--input-len", "32",
+                            "--output-len", "8", "--request-rate", "50", "--max-concurrency", "8", "--json"],
+                           capture_output=True, text=True, timeout=120)
+        j = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(j.get("completed") == 16 and j.get("failed") == 0 and j.get("output_tokens") == 128
+              and j.get("input_tokens") == 16 * 32 and j.get("ttft_p50_s", 0) > 0 and j.get("itl_p50_s", 0) > 0,
+              f"bench serve --json: 16 requests, 128 tokens, timings ({r.stdout.strip()[:120]} {r.stderr.strip()[-200:]})")
     check.done()
 
 
