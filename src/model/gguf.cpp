@@ -58,7 +58,7 @@ struct Cursor {
     if (n > limit) throw Error(str_cat(path, ": ", what, " is ", n, " bytes long, above the limit of ", limit));
     if (n > left())
       throw Error(str_cat(path, ": ", what, " length ", n, " exceeds the file (", left(), " bytes left at offset ", pos,
-                          ")"));
+                          " of ", size, "): truncated or corrupt"));
     std::string_view s(base + pos, size_t(n));
     pos += size_t(n);
     return s;
