@@ -154,7 +154,11 @@ HttpResponse http_request(const HttpRequest& req) {
   if (c.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code) resp.status = code;
   c.easy_cleanup(h);
   if (hdrs) c.slist_free_all(hdrs);
-  if (t.aborted) throw HttpError(str_cat(req.url, ": transfer stopped"), true);
+  if (t.aborted) {
+    HttpError e(str_cat(req.url, ": transfer stopped"), true);
+    e.response = std::move(resp);
+    throw e;
+  }
   if (rc != CURLE_OK) throw HttpError(str_cat(req.url, ": ", c.easy_strerror(rc)));
   return resp;
 }

@@ -32,7 +32,8 @@ struct HttpRequest {
 
 struct HttpError : std::runtime_error {
   HttpError(const std::string& m, bool aborted_ = false) : std::runtime_error(m), aborted(aborted_) {}
-  bool aborted;  // the sink stopped the transfer
+  bool aborted;           // the sink stopped the transfer
+  HttpResponse response;  // what had arrived (status and headers) when it stopped
 };
 
 // Whether libcurl can be loaded here (and why not, in *why).

@@ -323,7 +323,7 @@ void fetch_range(Job& j, int64_t k, const RepoRef& r, const std::string& commit,
     }
     pos += int64_t(take);
     prog.add(int64_t(take));
-    return pos < b;  // enough: stop a server that sends more than the range
+    return off + take == n;  // bytes past the range: stop a server that ignored Range
   };
   try {
     resp = http_request(q);
@@ -334,6 +334,7 @@ void fetch_range(Job& j, int64_t k, const RepoRef& r, const std::string& commit,
       if (stop) throw Error("stopped");
       throw;
     }
+    resp = e.response;  // stopped after the range was complete
   }
   if (resp.status == 401 || resp.status == 403 || resp.status == 404) hub_error(resp.status, r, "downloading " + j.file.path, resp.body);
   if (resp.status >= 500 || resp.status == 429) {
