@@ -136,6 +136,8 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
+  "python3 scripts/cold_start_bench.py --format safetensors --tritium \$TRITIUM"
+  "python3 scripts/cold_start_bench.py --format gguf --tritium \$TRITIUM"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"
