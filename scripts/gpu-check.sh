@@ -147,6 +147,8 @@ BENCHMARKS=(
   "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --request-rate 16 --json"
   "scripts/bench_serve.sh llama-8b --device cuda -- --num-prompts 256 --input-len 512 --output-len 256 --request-rate 64 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --request-rate 16 --json"
+  "python3 scripts/cold_start_bench.py --format safetensors --tritium \$TRITIUM"
+  "python3 scripts/cold_start_bench.py --format gguf --tritium \$TRITIUM"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

@@ -21,7 +21,8 @@ class Tokenizer;
 class ChatTemplate;
 
 struct EngineConfig {
-  std::string model;            // a Hugging Face checkpoint directory
+  // A Hugging Face checkpoint directory, a .gguf file or ORG/NAME[@REV] (tritium/model_files.h).
+  std::string model;
   std::string synthetic;        // or a synthetic model name (random weights)
   std::string device = "cpu";   // cpu, cuda, cuda:N
   std::string dtype;            // compute dtype; "" = the backend's default

@@ -31,15 +31,15 @@ struct ChatArgs {
 };
 
 void run_chat(ChatArgs a) {
-  if (a.engine.model.model.empty()) throw Error("chat needs --model DIR (with tokenizer.json)");
+  if (a.engine.model.model.empty()) throw Error("chat needs --model (a directory with tokenizer.json, a .gguf file or ORG/NAME)");
   Engine engine(a.engine.config());
-  if (!engine.has_tokenizer()) throw Error(a.engine.model.model + ": no tokenizer.json; chat needs one");
+  if (!engine.has_tokenizer()) throw Error(a.engine.model.model + ": no tokenizer (tokenizer.json or GGUF metadata); chat needs one");
   const Tokenizer& tok = *engine.tokenizer();
   const bool harmony_fmt = tok.token_to_id("<|channel|>").has_value() && tok.token_to_id("<|start|>").has_value();
   std::optional<ChatTemplate> tmpl;
   if (!a.raw && !harmony_fmt) {
     if (!engine.chat_template())
-      throw Error(a.engine.model.model + ": no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template); use --raw");
+      throw Error(a.engine.model.model + ": no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template, nor tokenizer.chat_template in a GGUF file); use --raw");
     tmpl.emplace(*engine.chat_template());
   }
   harmony::RenderOptions hopts;

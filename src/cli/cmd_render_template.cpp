@@ -20,6 +20,8 @@
 #include "core/error.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/harmony.h"
+#include "cli/common.h"
+#include "tritium/model_files.h"
 
 namespace tritium::cli {
 namespace {
@@ -120,7 +122,9 @@ void run(const Options& o) {
   if (!o.harmony) {
     TRITIUM_CHECK(!o.model.empty(), "render-template: --model DIR is required (or --harmony)");
     try {
-      ct = std::make_unique<ChatTemplate>(ChatTemplate::from_model_dir(o.model));
+      ct = load_chat_template(resolve_model(o.model));
+      TRITIUM_CHECK(ct, o.model, ": no chat template (neither chat_template.jinja nor tokenizer_config.json's "
+                    "chat_template, nor tokenizer.chat_template in a GGUF file)");
     } catch (const Error& e) {
       if (o.jsonl.empty()) throw;
       load_error = e.what();
@@ -184,7 +188,7 @@ void run(const Options& o) {
 RegisterCommand reg([](CLI::App& app) {
   auto opts = std::make_shared<Options>();
   auto* c = app.add_subcommand("render-template", "Render a conversation with a model's chat template (test tool)");
-  c->add_option("--model", opts->model, "Model directory (tokenizer_config.json / chat_template.jinja)");
+  c->add_option("--model", opts->model, kModelHelp);
   c->add_flag("--harmony", opts->harmony,
               "Render in the harmony format of gpt-oss instead of a Jinja template (kwargs: reasoning_effort, current_date)");
   c->add_option("--conversation", opts->conversation, "JSON file: a list of messages or {messages, tools, ...}");

@@ -1,4 +1,4 @@
-// `tritium tokenize` and `tritium detokenize`: run a model directory's tokenizer.json.
+// `tritium tokenize` and `tritium detokenize`: run a model's tokenizer (tokenizer.json or GGUF metadata).
 //   tritium tokenize --model DIR "text" [--json] [--no-special] [--no-parse-special]
 //   tritium tokenize --model DIR --jsonl FILE      (one JSON string per line in, one object per line out;
 //                                                   --all-modes adds "ids_no_special" and "ids_no_parse")
@@ -15,7 +15,9 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "cli/common.h"
 #include "tokenizer/tokenizer.h"
+#include "tritium/model_files.h"
 
 namespace tritium::cli {
 namespace {
@@ -78,8 +80,16 @@ struct DetokenizeOpts {
   bool skip_special = false, stream = false, all_modes = false;
 };
 
+// The model's tokenizer (tokenizer.json or GGUF metadata), or an error saying it has none.
+std::unique_ptr<tok::Tokenizer> model_tokenizer(const std::string& model) {
+  auto t = load_tokenizer(resolve_model(model));
+  TRITIUM_CHECK(t, model, ": no tokenizer (no tokenizer.json, no GGUF tokenizer metadata)");
+  return t;
+}
+
 void run_tokenize(const TokenizeOpts& o) {
-  auto t = tok::Tokenizer::from_dir(o.model);
+  auto tp = model_tokenizer(o.model);
+  const tok::Tokenizer& t = *tp;
   bool add = !o.no_special, parse = !o.no_parse_special;
   if (!o.jsonl.empty()) {
     for_each_line(o.jsonl, [&](const std::string& line, const std::string& where) {
@@ -113,7 +123,8 @@ void run_tokenize(const TokenizeOpts& o) {
 }
 
 void run_detokenize(const DetokenizeOpts& o) {
-  auto t = tok::Tokenizer::from_dir(o.model);
+  auto tp = model_tokenizer(o.model);
+  const tok::Tokenizer& t = *tp;
   if (!o.jsonl.empty()) {
     for_each_line(o.jsonl, [&](const std::string& line, const std::string& where) {
       auto ids = parse_ids(line, where);
@@ -133,8 +144,8 @@ void run_detokenize(const DetokenizeOpts& o) {
 
 RegisterCommand reg([](CLI::App& app) {
   auto to = std::make_shared<TokenizeOpts>();
-  auto* c = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json");
-  c->add_option("--model", to->model, "Model directory (tokenizer.json, tokenizer_config.json)")->required();
+  auto* c = app.add_subcommand("tokenize", "Encode text with a model's tokenizer");
+  c->add_option("--model", to->model, kModelHelp)->required();
   c->add_option("text", to->text, "Text to encode");
   c->add_flag("--json", to->json, "Print {\"ids\":[...],\"tokens\":[...]}");
   c->add_option("--jsonl", to->jsonl, "File with one JSON string per line; prints one JSON object per line");
@@ -144,8 +155,8 @@ RegisterCommand reg([](CLI::App& app) {
   c->callback([to]() { run_tokenize(*to); });
 
   auto dt = std::make_shared<DetokenizeOpts>();
-  auto* d = app.add_subcommand("detokenize", "Decode token ids with a model's tokenizer.json");
-  d->add_option("--model", dt->model, "Model directory")->required();
+  auto* d = app.add_subcommand("detokenize", "Decode token ids with a model's tokenizer");
+  d->add_option("--model", dt->model, kModelHelp)->required();
   d->add_option("--json-ids", dt->ids, "Token ids as a JSON array, e.g. \"[1,2,3]\"");
   d->add_option("--jsonl", dt->jsonl, "File with one JSON id array per line; prints {\"text\",\"stream\"} per line");
   d->add_flag("--skip-special", dt->skip_special, "Leave special tokens out of the text");

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "tritium/model_files.h"
 #ifdef TRITIUM_HAVE_CUDA
 #include "backends/cuda/cuda_ops.h"
 #endif
@@ -37,8 +38,13 @@ void prepare_device(const std::string& device) {
 #endif
 }
 
+const char* const kModelHelp =
+    "Model: a Hugging Face checkpoint directory (config.json + *.safetensors), a .gguf file, or ORG/NAME[@REV] "
+    "(ORG/NAME/FILE.gguf) from the Hugging Face hub: found in its cache (HF_HUB_CACHE / HF_HOME), else downloaded "
+    "from HF_ENDPOINT with HF_TOKEN";
+
 void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic, const std::string& kv_cache_help) {
-  auto* m = c->add_option("--model", a.model, "Hugging Face model directory (config.json + *.safetensors)");
+  auto* m = c->add_option("--model", a.model, kModelHelp);
   if (allow_synthetic) {
     std::string names;
     for (auto& n : Model::synthetic_names()) names += (names.empty() ? "" : ", ") + n;
@@ -93,7 +99,7 @@ std::unique_ptr<Model> load_model(const ModelArgs& a) {
   prepare_device(a.device);
   if (!a.synthetic.empty()) return Model::synthetic(a.synthetic, o);
   if (a.model.empty()) throw Error("give --model DIR or --synthetic NAME");
-  return Model::load(a.model, o);
+  return Model::load(resolve_model(a.model), o);
 }
 
 int64_t kv_blocks_for(const Model& m, const ModelArgs& a, int64_t tokens) {

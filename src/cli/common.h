@@ -14,7 +14,7 @@ class App;
 namespace tritium::cli {
 
 struct ModelArgs {
-  std::string model;  // --model: a checkpoint directory (later also a .gguf file or ORG/NAME)
+  std::string model;  // --model: a checkpoint directory, a .gguf file or ORG/NAME[@REV]
   std::string synthetic;
   std::string device = "cpu";
   std::string dtype;
@@ -44,6 +44,8 @@ void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false,
 void prepare_device(const std::string& device);
 void add_sampling_options(CLI::App* c, SamplingArgs& a);
 std::unique_ptr<Model> load_model(const ModelArgs& a);
+// The help text of --model.
+extern const char* const kModelHelp;
 // KV blocks for the request (at least `tokens` tokens), or as many as --kv-cache-gb holds.
 int64_t kv_blocks_for(const Model& m, const ModelArgs& a, int64_t tokens);
 // "1,2,3" -> {1,2,3}; error names the flag.

@@ -29,11 +29,13 @@ Device Device::parse(const std::string& s) {
 namespace {
 Allocator* g_allocators[2] = {nullptr, nullptr};
 DeviceCopyFn g_device_copy = nullptr;
+DeviceZeroFn g_device_zero = nullptr;
 }  // namespace
 
 void register_allocator(DeviceType t, Allocator* a) { g_allocators[int(t)] = a; }
 Allocator* allocator_for(DeviceType t) { return g_allocators[int(t)]; }
 void register_device_copy(DeviceCopyFn fn) { g_device_copy = fn; }
+void register_device_zero(DeviceZeroFn fn) { g_device_zero = fn; }
 
 void* aligned_host_alloc(size_t bytes) {
   size_t n = (bytes + 63) / 64 * 64;
@@ -92,6 +94,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   if (device.is_cpu()) {
     std::memset(t.data_, 0, t.nbytes());
+  } else if (g_device_zero) {
+    g_device_zero(t.data_, device, t.nbytes());  // no host buffer, no transfer
   } else {
     Tensor h = zeros(shape, dtype, Device::cpu());
     t.copy_from(h);

@@ -99,6 +99,10 @@ class Tensor {
 // Cross-device copies are provided by backends.
 using DeviceCopyFn = void (*)(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 void register_device_copy(DeviceCopyFn fn);
+// Zero-filling device memory in place (stream-ordered, like device->device copies); without one,
+// zeros() copies a zeroed host buffer.
+using DeviceZeroFn = void (*)(void* dst, Device dev, size_t bytes);
+void register_device_zero(DeviceZeroFn fn);
 
 // Reads element i (row-major logical index) of a CPU tensor as float, any float dtype.
 float load_as_float(const Tensor& t, int64_t flat_index);

@@ -2,6 +2,7 @@
 #include "core/file.h"
 #include "core/thread_pool.h"
 #include "engine/next_token.h"
+#include "tritium/model_files.h"
 
 #include <algorithm>
 #include <chrono>
@@ -97,18 +98,16 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
     model = Model::synthetic(cfg.synthetic, lo);
   } else {
     if (cfg.model.empty()) throw Error("engine: no model (set model or synthetic)");
-    model = Model::load(cfg.model, lo);
-    if (std::filesystem::exists(std::filesystem::path(cfg.model) / "tokenizer.json")) {
-      tokenizer.emplace(Tokenizer::from_dir(cfg.model));
+    model_path = resolve_model(cfg.model);
+    model = Model::load(model_path, lo);
+    if (auto t = load_tokenizer(model_path)) tokenizer.emplace(std::move(*t));
+    if (tokenizer) {
+      // A model without a usable template still generates from text and ids; say why when it
+      // has one that does not load.
       try {
-        chat_template.emplace(ChatTemplate::from_model_dir(cfg.model));
+        if (auto c = load_chat_template(model_path)) chat_template.emplace(std::move(*c));
       } catch (const Error& e) {
-        // A model without a usable template still generates from text and ids; say why when
-        // it has one that does not load.
-        const std::filesystem::path d(cfg.model);
-        std::string config = try_read_file((d / "tokenizer_config.json").string()).value_or("");
-        if (std::filesystem::exists(d / "chat_template.jinja") || config.find("\"chat_template\"") != std::string::npos)
-          std::fprintf(stderr, "warning: %s: the chat template does not load: %s\n", cfg.model.c_str(), e.what());
+        std::fprintf(stderr, "warning: %s: the chat template does not load: %s\n", cfg.model.c_str(), e.what());
       }
     }
   }
@@ -222,8 +221,12 @@ bool Engine::has_tokenizer() const { return impl_->tokenizer.has_value(); }
 const Tokenizer* Engine::tokenizer() const { return impl_->tokenizer ? &*impl_->tokenizer : nullptr; }
 const ChatTemplate* Engine::chat_template() const { return impl_->chat_template ? &*impl_->chat_template : nullptr; }
 std::string Engine::model_name() const {
-  return impl_->cfg.synthetic.empty() ? std::filesystem::path(impl_->cfg.model).filename().string()
-                                      : impl_->cfg.synthetic;
+  const Impl& I = *impl_;
+  if (!I.cfg.synthetic.empty()) return I.cfg.synthetic;
+  if (I.model_path != I.cfg.model) return I.cfg.model;  // a hub repository: its ORG/NAME
+  std::filesystem::path p(I.cfg.model);
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
 }
 std::string Engine::device() const { return impl_->model->device().str(); }
 
@@ -245,7 +248,7 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
   if (int64_t(prompt.size()) >= I.max_model_len)
     throw Error(str_cat("the prompt has ", prompt.size(), " tokens, but this model's context is ", I.max_model_len,
                         " tokens (prompt + output); shorten the prompt"));
-  if (!params.stop.empty() && !I.tokenizer) throw Error("stop strings need a tokenizer (no tokenizer.json for this model)");
+  if (!params.stop.empty() && !I.tokenizer) throw Error("stop strings need a tokenizer (this model has none)");
   for (auto& [t, bias] : params.logit_bias)
     if (t >= V) throw Error(str_cat("logit_bias token id ", t, " is outside the vocabulary (size ", V, ")"));
   std::shared_ptr<const ScriptedReply> scripted = I.script ? I.script->match(prompt) : nullptr;
@@ -281,7 +284,7 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
 
 RequestHandle Engine::submit(const std::string& prompt, const SamplingParams& params, int priority,
                              std::string request_id) {
-  if (!impl_->tokenizer) throw Error("this model has no tokenizer.json: submit token ids instead of text");
+  if (!impl_->tokenizer) throw Error("this model has no tokenizer (no tokenizer.json, no GGUF tokenizer metadata): submit token ids instead of text");
   return submit(impl_->tokenizer->encode(prompt, true, true), params, priority, std::move(request_id));
 }
 

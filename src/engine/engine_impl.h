@@ -51,6 +51,7 @@ struct Engine::Impl {
 
   // --- set up once
   EngineConfig cfg;
+  std::string model_path;  // cfg.model resolved (a directory or a .gguf file)
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;  // when the model has one that parses

@@ -25,6 +25,9 @@ struct RopeSpec {
   double beta_fast = 32.0, beta_slow = 1.0;
   double attention_factor = 1.0;  // multiplies cos/sin (yarn mscale)
   bool truncate = true;
+  // Divisors of each inverse frequency (rotary_dim / 2 of them), applied after the scaling
+  // above; empty = none. GGUF files carry llama 3's smoothed frequencies this way (rope_freqs).
+  std::vector<float> freq_factors;
 };
 
 struct ModelSpec {

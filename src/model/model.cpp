@@ -12,6 +12,7 @@
 
 #include "core/thread_pool.h"
 #include "core/half.h"
+#include "model/gguf_model.h"
 #include "model/rope.h"
 #include "model/safetensors.h"
 #include "ops/ops.h"
@@ -74,7 +75,10 @@ static bool ignorable(const std::string& name, const ModelSpec& s) {
   return false;
 }
 
-std::unique_ptr<Model> Model::load(const std::string& dir, const LoadOptions& opts) {
+std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& opts) {
+  ModelSource src = model_source(path);
+  if (src.gguf) return load_gguf(src.path, opts);
+  const std::string& dir = src.path;
   ModelSpec spec = ModelSpec::from_dir(dir);
   Checkpoint ck = Checkpoint::open(dir);
   auto expected = expected_tensors(spec);

@@ -72,8 +72,11 @@ struct LayerWeights {
 
 class Model {
  public:
-  // Loads a Hugging Face checkpoint directory (config.json + safetensors).
-  static std::unique_ptr<Model> load(const std::string& dir, const LoadOptions& opts = {});
+  // Loads a Hugging Face checkpoint directory (config.json + safetensors) or a GGUF file (a
+  // path ending in .gguf, or a directory holding one and no config.json): model_source().
+  static std::unique_ptr<Model> load(const std::string& path, const LoadOptions& opts = {});
+  // A GGUF file: metadata -> spec, tensors dequantized at load (gguf_model.cpp).
+  static std::unique_ptr<Model> load_gguf(const std::string& path, const LoadOptions& opts = {});
   // Random weights of a named shape (llama-1b, llama-8b, qwen3-0.6b, ...), made in memory.
   static std::unique_ptr<Model> synthetic(const std::string& name, const LoadOptions& opts = {});
   static std::vector<std::string> synthetic_names();

@@ -65,6 +65,11 @@ std::vector<float> rope_inv_freq(const ModelSpec& spec, int64_t seq_len) {
       break;
     }
   }
+  if (!r.freq_factors.empty()) {
+    TRITIUM_CHECK(r.freq_factors.size() == inv.size(), "rope: ", r.freq_factors.size(), " frequency factors for ",
+                  inv.size(), " frequencies");
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] = inv[i] / r.freq_factors[i];
+  }
   return inv;
 }
 

@@ -242,6 +242,10 @@ Tokenizer Tokenizer::from_json(const std::string& tokenizer_json, const std::str
   return Tokenizer(std::make_unique<Impl>(j, c, source));
 }
 
+Tokenizer Tokenizer::from_json_value(const json& tokenizer_json, const json& config, const std::string& source) {
+  return Tokenizer(std::make_unique<Impl>(tokenizer_json, config, source));
+}
+
 Tokenizer Tokenizer::from_file(const std::string& path, const std::string& config_path) {
   std::string cfg = config_path.empty() ? "" : read_file(config_path);
   json j = parse_json(read_file(path), path);

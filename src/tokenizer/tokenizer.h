@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,10 @@ class Tokenizer {
   // From JSON text (tests); config_json may be empty.
   static Tokenizer from_json(const std::string& tokenizer_json, const std::string& config_json = "",
                              const std::string& source = "tokenizer.json");
+  // From parsed tokenizer.json / tokenizer_config.json objects (config may be null), e.g. those
+  // model/gguf_tokenizer.h writes for a GGUF file; `source` names it in errors.
+  static Tokenizer from_json_value(const nlohmann::json& tokenizer_json, const nlohmann::json& config,
+                                   const std::string& source);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

@@ -152,6 +152,14 @@ void tensor_device_copy(void* dst, Device dst_dev, const void* src, Device src_d
   }
 }
 
+void tensor_device_zero(void* dst, Device dev, size_t bytes) {
+  if (bytes == 0) return;
+  TRITIUM_CHECK(dev.is_cuda(), "zero fill on ", dev.str(), " is not supported");
+  make_current(dev.index);
+  StreamHandle s = current_stream(dev.index);
+  memset_d8_async(dst, 0, bytes, s);
+}
+
 }  // namespace
 
 std::string error_text(CUresult r) { return error_text_with(load_driver()->api, r); }
@@ -225,6 +233,7 @@ void init(int device_index) {
     if (!registered) {
       register_allocator(DeviceType::CUDA, &caching_allocator());
       register_device_copy(&tensor_device_copy);
+      register_device_zero(&tensor_device_zero);
       registered = true;
     }
   }
