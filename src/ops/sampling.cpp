@@ -25,6 +25,18 @@ void SamplingParams::validate() const {
   if (!(presence_penalty >= -2.0f && presence_penalty <= 2.0f)) bad("presence_penalty", presence_penalty, "must be in [-2, 2]");
   if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f)) bad("frequency_penalty", frequency_penalty, "must be in [-2, 2]");
   if (logprobs && (*logprobs < 0 || *logprobs > 20)) bad("logprobs", *logprobs, "must be in [0, 20]");
+  switch (constraint.kind) {  // structured output; the engine compiles it (and names what does not compile)
+    case Constraint::Kind::JsonSchema:
+    case Constraint::Kind::Regex:
+    case Constraint::Kind::Grammar:
+      if (constraint.spec.empty())
+        throw Error(str_cat("sampling parameter constraint: the ", constraint_kind_name(constraint.kind), " is empty"));
+      break;
+    case Constraint::Kind::Choice:
+      if (constraint.choices.empty()) throw Error("sampling parameter constraint: the choice list is empty");
+      break;
+    default: break;
+  }
 }
 
 void apply_penalties(std::span<float> logits, const SamplingParams& p, std::span<const int32_t> prompt_ids,
