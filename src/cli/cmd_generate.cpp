@@ -12,6 +12,7 @@
 #include "cli/engine_options.h"
 #include "core/error.h"
 #include "tritium/engine.h"
+#include "tritium/structured_output.h"
 
 namespace tritium::cli {
 namespace {
@@ -22,6 +23,7 @@ struct GenerateArgs {
   EngineArgs engine;
   std::string prompt_ids, prompt, prompts_file;
   SamplingArgs sampling;
+  ConstraintArgs constraint;
   std::vector<std::string> stop;
   bool json_out = false;
 };
@@ -98,6 +100,9 @@ SamplingParams line_params(const json& j, SamplingParams p) {
     else if (j["stop"].is_array()) for (auto& s : j["stop"]) p.stop.push_back(s.get<std::string>());
   }
   if (j.contains("stop_token_ids") && j["stop_token_ids"].is_array()) p.stop_token_ids = j["stop_token_ids"].get<std::vector<int32_t>>();
+  // Structured output as in the OpenAI / vLLM request bodies: response_format, structured_outputs,
+  // guided_json / guided_regex / guided_choice / guided_grammar.
+  if (Constraint c = constraint_from_request(j).constraint; c.active()) p.constraint = std::move(c);
   p.validate();
   return p;
 }
@@ -107,6 +112,7 @@ void run_generate(const GenerateArgs& a) {
   if (given != 1) throw Error("give exactly one of --prompt-ids, --prompt, --prompts-file");
   SamplingParams base = a.sampling.params();
   base.stop = a.stop;
+  base.constraint = a.constraint.constraint();
   std::vector<std::string> lines;
   if (!a.prompts_file.empty()) {
     std::ifstream in(a.prompts_file);
@@ -192,9 +198,11 @@ RegisterCommand reg([](CLI::App& app) {
   c->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   c->add_option("--prompt", a->prompt, "Prompt text (needs the model's tokenizer.json)");
   c->add_option("--prompts-file", a->prompts_file,
-                "JSONL: one {\"prompt_ids\":[...]} or {\"prompt\":\"...\"} per line, with optional sampling fields; "
+                "JSONL: one {\"prompt_ids\":[...]} or {\"prompt\":\"...\"} per line, with optional sampling fields "
+                "and structured output as in OpenAI / vLLM requests (response_format, structured_outputs, guided_*); "
                 "all are submitted at once and one JSON result per line is printed in input order");
   add_sampling_options(c, a->sampling);
+  add_constraint_options(c, a->constraint);
   c->add_option("--stop", a->stop, "Stop string (repeatable); it is not included in the output");
   c->add_flag("--json", a->json_out, "Print one JSON object (output_ids, text, finish_reason, prefill/decode tokens/s)");
   c->callback([a] { run_generate(*a); });

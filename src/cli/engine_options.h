@@ -22,6 +22,7 @@ struct EngineArgs {
   int64_t seed = 0;
   std::string sampler = "auto";
   bool no_async_scheduling = false;
+  std::string tokenizer;  // --tokenizer DIR
   EngineConfig config() const;
 };
 
