@@ -4,6 +4,9 @@
 // schema or grammar compiles is checked by Engine::submit (also an Error, naming the field
 // recorded in Constraint::field).
 //
+// Parse the request body as nlohmann::ordered_json to keep a schema's key order (its properties
+// are generated in that order, as OpenAI does); the nlohmann::json overloads take sorted objects.
+//
 //   ToolChoiceConstraint tc = constraint_from_tools(body["tools"], body["tool_choice"]);
 //   RequestConstraint rc = constraint_from_request(body);     // all of it, conflicts refused
 //   params.constraint = rc.constraint;
@@ -20,6 +23,7 @@ namespace tritium {
 
 // OpenAI `response_format`: {"type":"text"} (none), {"type":"json_object"},
 // {"type":"json_schema","json_schema":{"name":..,"schema":{..},"strict":..}}.
+Constraint constraint_from_response_format(const nlohmann::ordered_json& response_format);
 Constraint constraint_from_response_format(const nlohmann::json& response_format);
 
 // vLLM's `structured_outputs` object: exactly one of "json" (a schema, object or JSON text),
@@ -28,10 +32,12 @@ Constraint constraint_from_response_format(const nlohmann::json& response_format
 // between JSON tokens), "disable_additional_properties" (objects take only their listed
 // properties). Others ("structural_tag", backend choices) are refused or ignored as noted in
 // the implementation.
+Constraint constraint_from_structured_outputs(const nlohmann::ordered_json& structured_outputs);
 Constraint constraint_from_structured_outputs(const nlohmann::json& structured_outputs);
 
 // vLLM's older top-level request fields: guided_json, guided_regex, guided_choice, guided_grammar
 // (one at most), guided_whitespace_pattern. None set: Kind::None.
+Constraint constraint_from_guided_fields(const nlohmann::ordered_json& body);
 Constraint constraint_from_guided_fields(const nlohmann::json& body);
 
 // How a constrained output is turned back into tool calls.
@@ -51,6 +57,7 @@ struct ToolChoiceConstraint {
 // {"type":"function","function":{"name":..}} (null: "auto"). Named and "required" constrain the
 // output to the function(s)' parameters schema, as vLLM does; "auto" and "none" constrain
 // nothing (a strict tool under "auto" is not enforced: the model may answer in text).
+ToolChoiceConstraint constraint_from_tools(const nlohmann::ordered_json& tools, const nlohmann::ordered_json& tool_choice);
 ToolChoiceConstraint constraint_from_tools(const nlohmann::json& tools, const nlohmann::json& tool_choice);
 
 struct ToolCallOutput {
@@ -67,6 +74,7 @@ struct RequestConstraint {
 };
 // A chat or completions request body: response_format, structured_outputs, guided_* and
 // tools + tool_choice. More than one of them constraining the output is an Error.
+RequestConstraint constraint_from_request(const nlohmann::ordered_json& body);
 RequestConstraint constraint_from_request(const nlohmann::json& body);
 
 }  // namespace tritium

@@ -75,7 +75,7 @@ json result_json(const Result& r, bool has_tokenizer) {
 }
 
 // Sampling fields a prompts-file line may override.
-SamplingParams line_params(const json& j, SamplingParams p) {
+SamplingParams line_params(const json& j, const std::string& line, SamplingParams p) {
   auto num = [&](const char* k, auto& field) {
     if (j.contains(k) && !j[k].is_null()) {
       if (!j[k].is_number()) throw Error(std::string("'") + k + "' must be a number");
@@ -102,7 +102,9 @@ SamplingParams line_params(const json& j, SamplingParams p) {
   if (j.contains("stop_token_ids") && j["stop_token_ids"].is_array()) p.stop_token_ids = j["stop_token_ids"].get<std::vector<int32_t>>();
   // Structured output as in the OpenAI / vLLM request bodies: response_format, structured_outputs,
   // guided_json / guided_regex / guided_choice / guided_grammar.
-  if (Constraint c = constraint_from_request(j).constraint; c.active()) p.constraint = std::move(c);
+  // (parsed again in key order: a schema's properties are generated in the order given)
+  if (Constraint c = constraint_from_request(nlohmann::ordered_json::parse(line)).constraint; c.active())
+    p.constraint = std::move(c);
   p.validate();
   return p;
 }
@@ -159,7 +161,7 @@ void run_generate(const GenerateArgs& a) {
         throw Error(std::string("not valid JSON (") + e.what() + ")");
       }
       if (!j.is_object()) throw Error("each line must be a JSON object");
-      SamplingParams p = line_params(j, base);
+      SamplingParams p = line_params(j, lines[i], base);
       t_submit[i] = now_s();
       if (j.contains("prompt_ids")) {
         if (!j["prompt_ids"].is_array()) throw Error("'prompt_ids' must be a list of integers");

@@ -8,8 +8,9 @@ namespace tritium {
 
 namespace {
 
-using json = nlohmann::json;
-using ojson = nlohmann::ordered_json;  // schemas keep their key order: properties come out in it
+// ordered_json throughout: schemas keep their key order, and properties come out in it.
+using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;
 
 [[noreturn]] void bad(const std::string& field, const std::string& why) { throw Error(field + " " + why); }
 
@@ -35,7 +36,7 @@ ojson schema_at(const json& j, const std::string& field) {
       bad(field, str_cat("is not valid JSON: ", e.what()));
     }
   } else {
-    s = ojson::parse(j.dump());
+    s = j;
   }
   if (!s.is_object() && !s.is_boolean()) bad(field, str_cat("must be a JSON schema object, got ", s.type_name()));
   return s;
@@ -246,10 +247,10 @@ ToolChoiceConstraint constraint_from_tools(const json& tools, const json& tool_c
 }
 
 std::vector<ToolCallOutput> tool_calls_from_output(const ToolChoiceConstraint& tc, const std::string& text) {
-  json j;
+  nlohmann::json j;
   try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
     throw Error(str_cat("the tool call output is not complete JSON (cut short?): ", e.what()));
   }
   std::vector<ToolCallOutput> calls;
@@ -286,5 +287,20 @@ RequestConstraint constraint_from_request(const json& body) {
   if (tc.shape != ToolCallShape::None) r.tools = tc;
   return r;
 }
+
+// The same from nlohmann::json values (their objects are sorted by key: a schema's properties
+// then come out in that order, not the request's).
+namespace {
+json ordered(const nlohmann::json& j) { return json::parse(j.dump()); }
+}  // namespace
+Constraint constraint_from_response_format(const nlohmann::json& rf) { return constraint_from_response_format(ordered(rf)); }
+Constraint constraint_from_structured_outputs(const nlohmann::json& so) {
+  return constraint_from_structured_outputs(ordered(so));
+}
+Constraint constraint_from_guided_fields(const nlohmann::json& body) { return constraint_from_guided_fields(ordered(body)); }
+ToolChoiceConstraint constraint_from_tools(const nlohmann::json& tools, const nlohmann::json& tool_choice) {
+  return constraint_from_tools(ordered(tools), ordered(tool_choice));
+}
+RequestConstraint constraint_from_request(const nlohmann::json& body) { return constraint_from_request(ordered(body)); }
 
 }  // namespace tritium
