@@ -4,7 +4,7 @@
 #
 # The crate and every dependency are pinned (Cargo.toml, Cargo.lock; cargo runs --locked).
 # Configuring fetches the sources (`cargo metadata`, crates.io or cargo's cache) to find the
-# header; building compiles them once into the build tree (about a minute on 2 cores) with the
+# header; building compiles them once into the build tree (1.5 to 3.5 minutes on 2 cores) with the
 # release profile whatever CMAKE_BUILD_TYPE is. Needs cargo and rustc >= 1.87:
 # scripts/install-deps.sh installs them (Debian 12: rustc-web / cargo-web) when missing.
 set(_llg_dir ${CMAKE_CURRENT_LIST_DIR})
