@@ -417,3 +417,31 @@ TEST(StructuredEngine, FailsClosedWithoutHurtingOthers) {
     EXPECT_NE(std::string(ex.what()).find("needs the model's tokenizer"), std::string::npos) << ex.what();
   }
 }
+
+// The mask of step N+1 is computed on the CPU after step N's tokens are taken and after step N+1
+// has been enqueued on the device (Engine::Impl::step_async: forward_device, then prepare_masks,
+// then launch_draw): a constrained sequence keeps every decode step enqueued ahead.
+TEST(StructuredEngine, MasksDoNotStopStepsBeingEnqueuedAhead) {
+  for (bool async : {true, false}) {
+    Engine e(tiny_config("device", async));
+    SamplingParams p;
+    p.temperature = 1.0f;
+    p.seed = 11;
+    p.max_tokens = 100;
+    p.n = 3;
+    p.constraint = Constraint::regex("[a-z]{40}");
+    size_t tokens = 0;
+    for (auto& o : run_all(e, {{1, 2, 3}}, {p})) {
+      EXPECT_TRUE(std::regex_match(o.text, std::regex("[a-z]{40}"))) << o.text;
+      EXPECT_EQ(o.finish_reason, "stop");
+      tokens = std::max(tokens, o.ids.size());
+    }
+    ASSERT_GT(tokens, 20u);
+    if (async) {
+      // every step after the first decode step went ahead, but the last (nothing left to plan)
+      EXPECT_GE(e.impl().ahead_steps.load(), int64_t(tokens) - 3) << tokens << " tokens";
+    } else {
+      EXPECT_EQ(e.impl().ahead_steps.load(), 0);
+    }
+  }
+}
