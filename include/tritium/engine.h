@@ -24,6 +24,9 @@ struct EngineConfig {
   // A Hugging Face checkpoint directory, a .gguf file or ORG/NAME[@REV] (tritium/model_files.h).
   std::string model;
   std::string synthetic;        // or a synthetic model name (random weights)
+  // A directory with tokenizer.json (+ tokenizer_config.json) used instead of the model's own
+  // ("" = the model's; a synthetic model has none).
+  std::string tokenizer;
   std::string device = "cpu";   // cpu, cuda, cuda:N
   std::string dtype;            // compute dtype; "" = the backend's default
   // KV cache dtype: "auto" (the compute dtype) or "fp8" / "fp8_e4m3" (e4m3, scale 1: half the

@@ -8,6 +8,37 @@
 
 namespace tritium {
 
+// Structured output: what the generated text must be, enforced while decoding (each step's
+// tokens are masked to those the grammar allows; llguidance compiles and runs it). Engine::submit
+// compiles it and throws tritium::Error naming the problem when it does not compile; the
+// request then never runs unconstrained. A constrained sequence finishes ("stop") as soon as
+// the grammar can take no more text, or when it draws eos where the grammar may end.
+struct Constraint {
+  enum class Kind {
+    None,
+    JsonSchema,  // spec: a JSON schema (JSON text), e.g. {"type":"object","properties":{...}}
+    JsonObject,  // any JSON object (OpenAI's response_format json_object)
+    Regex,       // spec: a regular expression (Rust regex syntax) the whole output matches
+    Choice,      // choices: the output is exactly one of these strings
+    Grammar,     // spec: a Lark grammar (llguidance's dialect; may embed %json{...} schemas)
+  };
+  Kind kind = Kind::None;
+  std::string spec;
+  std::vector<std::string> choices;
+  // Where it came from, named in errors ("response_format.json_schema.schema"); "" = its kind.
+  std::string field;
+
+  bool active() const { return kind != Kind::None; }
+  static Constraint json_schema(std::string schema) { return {Kind::JsonSchema, std::move(schema), {}, ""}; }
+  static Constraint json_object() { return {Kind::JsonObject, "", {}, ""}; }
+  static Constraint regex(std::string re) { return {Kind::Regex, std::move(re), {}, ""}; }
+  static Constraint choice(std::vector<std::string> c) { return {Kind::Choice, "", std::move(c), ""}; }
+  static Constraint grammar(std::string lark) { return {Kind::Grammar, std::move(lark), {}, ""}; }
+};
+
+// "json_schema", "json_object", "regex", "choice", "grammar" ("none" for Kind::None).
+const char* constraint_kind_name(Constraint::Kind k);
+
 struct SamplingParams {
   int n = 1;
   int max_tokens = 16;
@@ -28,6 +59,7 @@ struct SamplingParams {
   bool ignore_eos = false;
   std::optional<int> logprobs;  // top logprobs per token
   bool skip_special_tokens = true;
+  Constraint constraint;  // structured output (none by default)
 
   bool greedy() const { return temperature <= 0.0f; }
   // Throws tritium::Error naming the first invalid field.

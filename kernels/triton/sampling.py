@@ -94,7 +94,7 @@ def _mass_ge(x_row, V, inv_t, m, t, BLOCK_V: tl.constexpr):
 
 @triton.jit
 def _max_min_scan(x_row, lo, hi, inv_t, BLOCK_V: tl.constexpr):
-    """max, its lowest index, and min of y = x * inv_t over x_row[lo:hi]: per-lane running
+    """max, its lowest index, and min of the finite y = x * inv_t over x_row[lo:hi]: per-lane running
     values, reduced once after the loop (the earliest chunk wins ties within a lane, the lowest
     id across lanes)."""
     lane = tl.arange(0, BLOCK_V)
@@ -108,7 +108,9 @@ def _max_min_scan(x_row, lo, hi, inv_t, BLOCK_V: tl.constexpr):
         better = y > best_v
         best_i = tl.where(better, offs, best_i)
         best_v = tl.where(better, y, best_v)
-        lo_vec = tl.minimum(lo_vec, tl.where(vmask, y, float("inf")))
+        # the min of the finite values: -inf entries (tokens masked out by structured output)
+        # are never kept, and a threshold search from -inf would not narrow
+        lo_vec = tl.minimum(lo_vec, tl.where(vmask & (y > float("-inf")), y, float("inf")))
     best = tl.max(best_v, 0)
     best_id = tl.min(tl.where(best_v == best, best_i, 2147483647), 0)
     return best, best_id, tl.min(lo_vec, 0)

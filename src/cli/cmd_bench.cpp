@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
@@ -208,6 +210,8 @@ struct ThroughputArgs {
   double request_rate = 0;  // requests/s; 0 = all at once
   bool json = false;
   bool warmup = true;  // an untimed pass of the same workload (other prompts) first
+  std::string json_schema;  // every request's output constrained to this JSON schema (file)
+  Constraint constraint;
 };
 
 double pct(std::vector<double> v, double q) {
@@ -232,6 +236,7 @@ std::vector<Rec> run_requests(Engine& engine, const ThroughputArgs& a, uint64_t 
   sp.temperature = 0;
   sp.max_tokens = a.output_len;
   sp.ignore_eos = true;
+  sp.constraint = a.constraint;
   std::vector<Rec> recs(size_t(a.num_prompts));
   std::vector<std::thread> readers;
   std::exponential_distribution<double> gap(a.request_rate > 0 ? a.request_rate : 1.0);
@@ -267,7 +272,15 @@ std::vector<Rec> run_requests(Engine& engine, const ThroughputArgs& a, uint64_t 
   return recs;
 }
 
-void run_throughput(const ThroughputArgs& a) {
+void run_throughput(ThroughputArgs& a) {
+  if (!a.json_schema.empty()) {
+    std::ifstream f(a.json_schema);
+    if (!f) throw Error(str_cat("bench throughput: cannot read --json-schema ", a.json_schema));
+    std::stringstream ss;
+    ss << f.rdbuf();
+    a.constraint = Constraint::json_schema(ss.str());
+    a.constraint.field = "--json-schema " + a.json_schema;
+  }
   Engine engine(a.engine.config());
   // An untimed pass first, on other random prompts (no prefix-cache hits): kernel loading and
   // the CUDA graph captures of the batch sizes this workload reaches are one-time costs of a
@@ -305,12 +318,14 @@ void run_throughput(const ThroughputArgs& a) {
     nlohmann::json j = {{"model", engine.model_name()}, {"device", engine.device()}, {"num_prompts", a.num_prompts},
                         {"input_len", a.input_len}, {"output_len", a.output_len}, {"request_rate", a.request_rate},
                         {"seconds", wall}, {"input_tokens_per_s", in_tokens / wall},
-                        {"output_tokens_per_s", double(out_tokens) / wall}, {"requests_per_s", a.num_prompts / wall},
+                        {"output_tokens", out_tokens}, {"output_tokens_per_s", double(out_tokens) / wall},
+                        {"requests_per_s", a.num_prompts / wall},
                         {"ttft_p50_s", pct(ttft, 0.5)}, {"ttft_p99_s", pct(ttft, 0.99)},
                         {"itl_p50_s", pct(itl, 0.5)}, {"itl_p99_s", pct(itl, 0.99)}, {"preemptions", preemptions},
                         {"warmup_seconds", warm_s}, {"max_num_batched_tokens", engine.max_num_batched_tokens()},
                         {"kv_cache_dtype", a.engine.model.kv_cache_dtype},
-                        {"quantization", a.engine.model.quantization}};
+                        {"quantization", a.engine.model.quantization},
+                        {"json_schema", a.json_schema.empty() ? nlohmann::json() : nlohmann::json(a.json_schema)}};
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -320,6 +335,7 @@ void run_throughput(const ThroughputArgs& a) {
               a.request_rate > 0 ? std::to_string(a.request_rate).c_str() : "all at once",
               (long long)engine.max_num_batched_tokens(), a.engine.model.kv_cache_dtype.c_str(),
               a.engine.model.quantization.c_str());
+  if (!a.json_schema.empty()) std::printf("structured  every output constrained to the JSON schema in %s\n", a.json_schema.c_str());
   if (a.warmup) std::printf("warm-up     %.2f s (untimed: kernel loading, CUDA graph capture)\n", warm_s);
   std::printf("time        %.2f s\n", wall);
   std::printf("throughput  %.1f input tok/s, %.1f output tok/s, %.2f requests/s\n", in_tokens / wall,
@@ -359,6 +375,10 @@ RegisterCommand reg([](CLI::App& app) {
   tc->add_option("--output-len", tp->output_len, "Generated tokens per request")->capture_default_str()->check(CLI::PositiveNumber);
   tc->add_option("--request-rate", tp->request_rate, "Poisson arrivals per second (0 = all at once)")->capture_default_str();
   tc->add_flag("--json", tp->json, "Print one JSON object");
+  tc->add_option("--json-schema", tp->json_schema,
+                 "Constrain every request's output to the JSON schema in this file (structured output; needs a "
+                 "tokenizer: the model's or --tokenizer). A schema its outputs never complete within --output-len "
+                 "keeps the lengths those of the unconstrained run");
   tc->add_flag("!--no-warmup", tp->warmup,
                "Time a cold engine: skip the untimed warm-up pass (same workload, other prompts) that loads the "
                "kernels and captures the CUDA graphs first");

@@ -12,6 +12,7 @@
 #include "cli/engine_options.h"
 #include "core/error.h"
 #include "tritium/engine.h"
+#include "tritium/structured_output.h"
 
 namespace tritium::cli {
 namespace {
@@ -22,6 +23,7 @@ struct GenerateArgs {
   EngineArgs engine;
   std::string prompt_ids, prompt, prompts_file;
   SamplingArgs sampling;
+  ConstraintArgs constraint;
   std::vector<std::string> stop;
   bool json_out = false;
 };
@@ -73,7 +75,7 @@ json result_json(const Result& r, bool has_tokenizer) {
 }
 
 // Sampling fields a prompts-file line may override.
-SamplingParams line_params(const json& j, SamplingParams p) {
+SamplingParams line_params(const json& j, const std::string& line, SamplingParams p) {
   auto num = [&](const char* k, auto& field) {
     if (j.contains(k) && !j[k].is_null()) {
       if (!j[k].is_number()) throw Error(std::string("'") + k + "' must be a number");
@@ -98,6 +100,11 @@ SamplingParams line_params(const json& j, SamplingParams p) {
     else if (j["stop"].is_array()) for (auto& s : j["stop"]) p.stop.push_back(s.get<std::string>());
   }
   if (j.contains("stop_token_ids") && j["stop_token_ids"].is_array()) p.stop_token_ids = j["stop_token_ids"].get<std::vector<int32_t>>();
+  // Structured output as in the OpenAI / vLLM request bodies: response_format, structured_outputs,
+  // guided_json / guided_regex / guided_choice / guided_grammar.
+  // (parsed again in key order: a schema's properties are generated in the order given)
+  if (Constraint c = constraint_from_request(nlohmann::ordered_json::parse(line)).constraint; c.active())
+    p.constraint = std::move(c);
   p.validate();
   return p;
 }
@@ -107,6 +114,7 @@ void run_generate(const GenerateArgs& a) {
   if (given != 1) throw Error("give exactly one of --prompt-ids, --prompt, --prompts-file");
   SamplingParams base = a.sampling.params();
   base.stop = a.stop;
+  base.constraint = a.constraint.constraint();
   std::vector<std::string> lines;
   if (!a.prompts_file.empty()) {
     std::ifstream in(a.prompts_file);
@@ -153,7 +161,7 @@ void run_generate(const GenerateArgs& a) {
         throw Error(std::string("not valid JSON (") + e.what() + ")");
       }
       if (!j.is_object()) throw Error("each line must be a JSON object");
-      SamplingParams p = line_params(j, base);
+      SamplingParams p = line_params(j, lines[i], base);
       t_submit[i] = now_s();
       if (j.contains("prompt_ids")) {
         if (!j["prompt_ids"].is_array()) throw Error("'prompt_ids' must be a list of integers");
@@ -192,9 +200,11 @@ RegisterCommand reg([](CLI::App& app) {
   c->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   c->add_option("--prompt", a->prompt, "Prompt text (needs the model's tokenizer.json)");
   c->add_option("--prompts-file", a->prompts_file,
-                "JSONL: one {\"prompt_ids\":[...]} or {\"prompt\":\"...\"} per line, with optional sampling fields; "
+                "JSONL: one {\"prompt_ids\":[...]} or {\"prompt\":\"...\"} per line, with optional sampling fields "
+                "and structured output as in OpenAI / vLLM requests (response_format, structured_outputs, guided_*); "
                 "all are submitted at once and one JSON result per line is printed in input order");
   add_sampling_options(c, a->sampling);
+  add_constraint_options(c, a->constraint);
   c->add_option("--stop", a->stop, "Stop string (repeatable); it is not included in the output");
   c->add_flag("--json", a->json_out, "Print one JSON object (output_ids, text, finish_reason, prefill/decode tokens/s)");
   c->callback([a] { run_generate(*a); });

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "tritium/model_files.h"
+#include "core/file.h"
 #ifdef TRITIUM_HAVE_CUDA
 #include "backends/cuda/cuda_ops.h"
 #endif
@@ -26,6 +27,39 @@ SamplingParams SamplingArgs::params() const {
   p.ignore_eos = ignore_eos;
   p.validate();
   return p;
+}
+
+Constraint ConstraintArgs::constraint() const {
+  const int given = !json_schema_file.empty() + json_object + !regex.empty() + !grammar_file.empty() + !choices.empty();
+  if (given > 1) throw Error("give one of --json-schema, --json-object, --regex, --grammar, --choice");
+  Constraint c;
+  if (!json_schema_file.empty()) {
+    c = Constraint::json_schema(read_file(json_schema_file));
+    c.field = "--json-schema " + json_schema_file;
+  } else if (json_object) {
+    c = Constraint::json_object();
+  } else if (!regex.empty()) {
+    c = Constraint::regex(regex);
+    c.field = "--regex";
+  } else if (!grammar_file.empty()) {
+    c = Constraint::grammar(read_file(grammar_file));
+    c.field = "--grammar " + grammar_file;
+  } else if (!choices.empty()) {
+    c = Constraint::choice(choices);
+    c.field = "--choice";
+  }
+  return c;
+}
+
+void add_constraint_options(CLI::App* c, ConstraintArgs& a) {
+  c->add_option("--json-schema", a.json_schema_file,
+                "Structured output: the output is JSON valid for the JSON schema in this file (llguidance; at most "
+                "20 whitespace characters between JSON tokens unless the schema's \"x-guidance\" says otherwise)");
+  c->add_flag("--json-object", a.json_object, "Structured output: the output is a JSON object");
+  c->add_option("--regex", a.regex, "Structured output: the output matches this regular expression (Rust regex syntax)");
+  c->add_option("--grammar", a.grammar_file, "Structured output: the output follows the Lark grammar in this file "
+                                             "(llguidance's Lark; %json{...} embeds a JSON schema)");
+  c->add_option("--choice", a.choices, "Structured output: the output is exactly one of these strings (repeatable)");
 }
 
 void prepare_device(const std::string& device) {

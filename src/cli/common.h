@@ -37,6 +37,15 @@ struct SamplingArgs {
   SamplingParams params() const;
 };
 
+// Structured output: --json-schema FILE, --json-object, --regex RE, --grammar FILE, --choice S (one at most).
+struct ConstraintArgs {
+  std::string json_schema_file, regex, grammar_file;
+  std::vector<std::string> choices;
+  bool json_object = false;
+  Constraint constraint() const;  // reads the files; Error naming the option
+};
+void add_constraint_options(CLI::App* c, ConstraintArgs& a);
+
 // --model/--synthetic/--device/--dtype/--block-size/--kv-cache-gb/--kv-cache-dtype
 void add_model_options(CLI::App* c, ModelArgs& a, bool allow_synthetic = false,
                        const std::string& kv_cache_help = "KV cache size in GiB (default: what the request needs)");

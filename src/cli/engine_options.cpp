@@ -27,6 +27,7 @@ EngineConfig EngineArgs::config() const {
   c.sampler = sampler;
   c.async_scheduling = !no_async_scheduling;
   c.test_script = test_script;
+  c.tokenizer = tokenizer;
   if (c.model.empty() && c.synthetic.empty()) throw Error("give --model DIR or --synthetic NAME");
   prepare_device(c.device);
   return c;
@@ -51,6 +52,9 @@ void add_engine_options(CLI::App* c, EngineArgs& a, bool allow_synthetic) {
                 "logprobs), device, or host")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "device", "host"}));
+  c->add_option("--tokenizer", a.tokenizer,
+                "Directory with the tokenizer.json (and tokenizer_config.json) to use instead of the model's own; "
+                "gives a synthetic model text, stop strings and structured output");
   c->add_flag("--no-async-scheduling", a.no_async_scheduling,
               "Enqueue each decode step only once the previous step's tokens are on the host (default: when they "
               "are drawn on the device, enqueue it first and read them there)");

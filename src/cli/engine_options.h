@@ -23,6 +23,7 @@ struct EngineArgs {
   std::string sampler = "auto";
   bool no_async_scheduling = false;
   std::string test_script;  // EngineConfig::test_script (a test fixture)
+  std::string tokenizer;  // --tokenizer DIR
   EngineConfig config() const;
 };
 

@@ -111,6 +111,12 @@ Engine::Impl::Impl(const EngineConfig& c) : cfg(c) {
       }
     }
   }
+  if (!cfg.tokenizer.empty()) {
+    tokenizer.emplace(Tokenizer::from_dir(cfg.tokenizer));
+    TRITIUM_CHECK(int64_t(tokenizer->vocab_size()) <= model->spec().vocab_size, "engine: the tokenizer in ",
+                  cfg.tokenizer, " has ", tokenizer->vocab_size(), " tokens, more than the model's vocabulary (",
+                  model->spec().vocab_size, ")");
+  }
   const ModelSpec& spec = model->spec();
   TRITIUM_CHECK(cfg.block_size > 0 && cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens >= 0,
                 "engine: block_size and max_num_seqs must be positive, max_num_batched_tokens positive or 0 (default)");
@@ -196,12 +202,13 @@ Engine::Impl::~Impl() {
   if (engine_thread.joinable()) engine_thread.join();
   if (profile && phase.steps)
     std::fprintf(stderr,
-                 "[tritium profile] %lld steps, %lld tokens: schedule + batch %.3f s, forward %.3f s, sample %.3f s; "
+                 "[tritium profile] %lld steps, %lld tokens: schedule + batch %.3f s, forward %.3f s, sample %.3f s "
+                 "(structured output's masks, within those: %.3f s); "
                  "%lld steps planned while the previous one ran (%.3f s of planning hidden behind the device), "
                  "%lld enqueued before the previous one's tokens reached the host; "
                  "%lld graph captures. (forward: launching the step, plus copying logits to the host when the host "
                  "samples; the device runs asynchronously, so waiting for it lands in sample)\n",
-                 (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.forward, phase.sample,
+                 (long long)phase.steps, (long long)phase.tokens, phase.schedule, phase.forward, phase.sample, phase.masks,
                  (long long)planned_steps, phase.plan, (long long)ahead_steps, (long long)model->num_graph_captures());
   {
     std::lock_guard<std::mutex> lk(out_mu);
@@ -252,6 +259,9 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
   for (auto& [t, bias] : params.logit_bias)
     if (t >= V) throw Error(str_cat("logit_bias token id ", t, " is outside the vocabulary (size ", V, ")"));
   std::shared_ptr<const ScriptedReply> scripted = I.script ? I.script->match(prompt) : nullptr;
+  // Structured output: compiled here, in the caller's thread; what does not compile is an Error.
+  std::optional<structured::Matcher> matcher;
+  if (params.constraint.active()) matcher.emplace(I.compile_constraint(params.constraint));
   if (request_id.empty()) request_id = "req-" + std::to_string(I.next_request++);
   auto req = std::make_shared<RequestState>();
   req->id = request_id;
@@ -273,6 +283,8 @@ RequestHandle Engine::submit(std::vector<int32_t> prompt, const SamplingParams& 
       s->params = params;
       s->seed = params.seed ? *params.seed + uint64_t(i) : I.cfg.seed * 1000003ull + s->seq_id;
       s->rng = SamplerRng(s->seed);
+      if (matcher)
+        s->constraint = std::make_unique<structured::SeqConstraint>(i + 1 < params.n ? matcher->clone() : std::move(*matcher));
       s->t_arrival = t;
       s->script = scripted;
       I.incoming.push_back({std::move(s), req});
@@ -421,7 +433,7 @@ bool Engine::Impl::draw_on_device(const std::vector<Sequence*>& sampled) const {
 
 bool Engine::Impl::argmax_on_device(const std::vector<Sequence*>& sampled) const {
   bool on = draw_on_device(sampled);
-  for (Sequence* s : sampled) on = on && (!s || s->params.greedy());
+  for (Sequence* s : sampled) on = on && (!s || (s->params.greedy() && !s->constraint));  // masks need the logits
   return on;
 }
 
@@ -433,6 +445,7 @@ void Engine::Impl::launch_draw(const Tensor& dev_logits, const std::vector<Seque
   std::vector<RowSampling> rows;
   rows.reserve(sampled.size());
   for (Sequence* s : sampled) rows.push_back(s ? row_sampling(s->params, s->seed, s->num_generated()) : RowSampling{});
+  apply_masks_on_device(dev_logits.narrow(0, 0, int64_t(sampled.size())), sampled);  // structured output
   sampler.launch(dev_logits.narrow(0, 0, int64_t(sampled.size())), rows);
 }
 
@@ -455,14 +468,23 @@ void Engine::Impl::host_draw(const Tensor& dev_logits, const std::vector<Sequenc
   lps.assign(sampled.size(), {});
   Tensor logits = logits_to_host_f32(dev_logits);
   parallel_for(int64_t(sampled.size()), 1, [&](int64_t k0, int64_t k1) {
-    std::vector<float> row, lsm, biased;
+    std::vector<float> row, lsm, biased, masked;
     for (int64_t k = k0; k < k1; ++k) {
       Sequence* s = sampled[size_t(k)];
       if (!s) continue;
       const float* lg = logits.data<float>() + k * V;
       if (s->script) lg = s->script->bias(std::span<const float>(lg, size_t(V)), s->num_generated(), s->params, eos_ids, biased);
       const SamplingParams& p = s->params;
-      int32_t tok = choose_next_token(std::span<const float>(lg, size_t(V)), p,
+      const float* pick = lg;  // structured output draws from the masked logits (logprobs stay the model's)
+      std::optional<SamplingParams> p_masked;
+      if (s->constraint) {
+        s->constraint->prepare(s->num_generated(), p.min_tokens, eos_ids);  // done already (prepare_masks)
+        masked.assign(lg, lg + V);
+        s->constraint->apply(masked.data(), V);
+        pick = masked.data();
+        if (s->num_generated() < p.min_tokens) (p_masked = p)->min_tokens = 0;  // the mask holds eos back
+      }
+      int32_t tok = choose_next_token(std::span<const float>(pick, size_t(V)), p_masked ? *p_masked : p,
                                       std::span<const int32_t>(s->tokens.data(), size_t(s->prompt_len)),
                                       s->output_ids(), eos_ids, s->rng, row);
       toks[size_t(k)] = tok;
@@ -491,6 +513,15 @@ void Engine::Impl::take_tokens(const std::vector<Sequence*>& sampled, const std:
     if (!s || !seq_req.count(seq_ids[k])) continue;
     const SamplingParams& p = s->params;
     const int32_t tok = toks[k];
+    bool grammar_done = false;
+    if (s->constraint) {  // structured output: the grammar takes the token, or the sequence fails
+      const auto step = s->constraint->consume(tok);
+      if (step == structured::SeqConstraint::Step::Rejected) {
+        finish_seq(s, "error", s->constraint->error());
+        continue;
+      }
+      grammar_done = step == structured::SeqConstraint::Step::Done;
+    }
     TokenEvent ev;
     ev.seq_id = s->seq_id;
     ev.req = seq_req[s->seq_id];
@@ -511,6 +542,7 @@ void Engine::Impl::take_tokens(const std::vector<Sequence*>& sampled, const std:
     s->t_last_token = t;
     emit(std::move(ev));
     std::string reason = stop_reason(tok, s->num_generated(), int64_t(s->tokens.size()), p, eos_ids, max_model_len);
+    if (reason.empty() && grammar_done) reason = "stop";
     if (!reason.empty()) finish_seq(s, reason);
   }
 }
@@ -519,6 +551,7 @@ void Engine::Impl::run_step(SchedulerOutput& out, ForwardBatch& b, std::vector<S
   const double t_forward = now_s();
   b.argmax_only = argmax_on_device(sampled);
   Tensor dev_logits = model->forward_device(b, kv);
+  prepare_masks(sampled);  // structured output, while the device runs the forward
   scheduler->after_step(out);
   {
     std::lock_guard<std::mutex> lk(metrics_mu);
@@ -612,6 +645,7 @@ void Engine::Impl::advance_in_flight() {
         next_sampled[k] = nullptr;
     }
     scheduler->after_step(live_out);
+    prepare_masks(next_sampled);  // structured output: the tokens just taken decide them; the device runs the step
     if (draw_on_device(next_sampled)) {
       launch_draw(next_logits, next_sampled);
       in_flight = InFlight{next_sampled, f.seq_ids};

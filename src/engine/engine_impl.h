@@ -14,6 +14,8 @@
 #include "engine/test_script.h"
 #include "model/model.h"
 #include "ops/device_sampler.h"
+#include "ops/token_mask.h"
+#include "structured/grammar.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 #include "tritium/engine.h"
@@ -55,6 +57,10 @@ struct Engine::Impl {
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
   std::optional<ChatTemplate> chat_template;  // when the model has one that parses
+  // Structured output: the vocabulary as llguidance sees it, built on the first constrained
+  // request (declared before the sequences' owners: their matchers must go first).
+  std::once_flag grammar_vocab_once;
+  std::unique_ptr<structured::Vocabulary> grammar_vocab;
   std::unique_ptr<BlockPool> pool;
   KVCache kv;
   std::unique_ptr<Scheduler> scheduler;
@@ -64,6 +70,7 @@ struct Engine::Impl {
   bool device_sampling = false;  // draw tokens with ops::sample where the params allow
   DeviceSampler sampler;
   std::optional<TestScript> script;  // EngineConfig::test_script
+  DeviceTokenMask token_mask;  // structured output's masks for device draws
 
   // --- submission queue (any thread -> engine thread)
   struct NewSeq {
@@ -95,7 +102,7 @@ struct Engine::Impl {
   // TRITIUM_PROFILE=1: seconds spent per phase of the engine step, printed at shutdown.
   bool profile = false;
   struct Phase {
-    double schedule = 0, plan = 0, forward = 0, sample = 0;
+    double schedule = 0, plan = 0, forward = 0, sample = 0, masks = 0;
     int64_t steps = 0, tokens = 0;
   } phase;
 
@@ -129,6 +136,12 @@ struct Engine::Impl {
   // draw_on_device, every row greedy: the step may return the tokens (ForwardBatch::argmax_only)
   bool argmax_on_device(const std::vector<Sequence*>& sampled) const;
   void launch_draw(const Tensor& dev_logits, const std::vector<Sequence*>& sampled);
+  // Structured output (engine_constraint.cpp): compiles a request's constraint (throws Error
+  // naming what does not compile); computes the masks of a step's constrained rows, called
+  // once the step's forward is enqueued so that the device runs it meanwhile.
+  structured::Matcher compile_constraint(const Constraint& c);
+  void prepare_masks(const std::vector<Sequence*>& sampled);
+  void apply_masks_on_device(const Tensor& logits, const std::vector<Sequence*>& sampled);
   void take_tokens(const std::vector<Sequence*>& sampled, const std::vector<uint64_t>& seq_ids,
                    const std::vector<int32_t>& toks, std::vector<TokenLogprob>* lps);
   void output_loop();

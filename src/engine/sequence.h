@@ -8,6 +8,7 @@
 #include "engine/test_script.h"
 #include "kv/block_pool.h"
 #include "ops/sampling.h"
+#include "structured/seq_constraint.h"
 #include "tritium/sampling_params.h"
 
 namespace tritium {
@@ -30,6 +31,8 @@ struct Sequence {
   SamplingParams params;
   SamplerRng rng;
   uint64_t seed = 0;  // of rng; also keys the device sampler's Philox stream
+  // Structured output: the grammar's state and the next token's mask (params.constraint).
+  std::unique_ptr<structured::SeqConstraint> constraint;
   int64_t num_preemptions = 0;
   std::string finish_reason;
   double t_arrival = 0, t_scheduled = 0, t_first_token = 0, t_last_token = 0;

@@ -74,6 +74,8 @@ struct OpTable {
   void (*linear_fp8_silu_mul)(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up,
                               const Tensor& w_scales, Tensor& out, Tensor& scratch);
   void (*rms_norm_fp8)(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
+  // Structured output's token masks (see apply_token_bitmask below).
+  void (*apply_token_bitmask)(Tensor& logits, const Tensor& bitmask, const Tensor& rows);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);
@@ -191,6 +193,14 @@ inline void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos
 // softmax), u the uniform Triton's tl.rand gives for (seed + (step << 32), token id).
 inline void sample(const Tensor& logits, const SampleArgs& args, Tensor& out_ids) {
   op_table(logits.device()).sample(logits, args, out_ids);
+}
+// Structured output: logits [R, V] (F32, BF16 or F16; last dim contiguous) in place, for each m
+// of rows I32 [M] (distinct rows): logits[rows[m], v] = -inf where bit v % 32 of word
+// bitmask[m, v / 32] is 0 (bitmask I32 [M, W], contiguous, W >= cdiv(V, 32)).
+inline void apply_token_bitmask(Tensor& logits, const Tensor& bitmask, const Tensor& rows) {
+  const OpTable& t = op_table(logits.device());
+  TRITIUM_CHECK(t.apply_token_bitmask, "apply_token_bitmask: not available on ", logits.device().str());
+  t.apply_token_bitmask(logits, bitmask, rows);
 }
 
 }  // namespace tritium::ops

@@ -29,6 +29,18 @@ void SamplingParams::validate() const {
     if (tok < 0) bad("logit_bias token id", tok, "must be >= 0");
     if (!(bias >= -100.0f && bias <= 100.0f)) bad("logit_bias value", bias, "must be in [-100, 100]");
   }
+  switch (constraint.kind) {  // structured output; the engine compiles it (and names what does not compile)
+    case Constraint::Kind::JsonSchema:
+    case Constraint::Kind::Regex:
+    case Constraint::Kind::Grammar:
+      if (constraint.spec.empty())
+        throw Error(str_cat("sampling parameter constraint: the ", constraint_kind_name(constraint.kind), " is empty"));
+      break;
+    case Constraint::Kind::Choice:
+      if (constraint.choices.empty()) throw Error("sampling parameter constraint: the choice list is empty");
+      break;
+    default: break;
+  }
 }
 
 void apply_penalties(std::span<float> logits, const SamplingParams& p, std::span<const int32_t> prompt_ids,

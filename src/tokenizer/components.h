@@ -67,6 +67,14 @@ class Decoder {
  public:
   virtual ~Decoder() = default;
   virtual void decode_chain(std::vector<std::string>& tokens) const = 0;
+  // The bytes one token stands for in the middle of a text, in place: no start- or end-of-text
+  // effects (a stripped leading space), invalid UTF-8 kept as it is (a byte token's byte).
+  virtual void token_bytes(std::string& t) const {
+    std::vector<std::string> v{std::move(t)};
+    decode_chain(v);
+    t.clear();
+    for (auto& x : v) t += x;
+  }
 };
 std::unique_ptr<Decoder> make_decoder(const json& j);
 

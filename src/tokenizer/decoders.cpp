@@ -31,6 +31,17 @@ class ByteLevelDec : public Decoder {
     }
     tokens.assign(1, utf8_lossy(bytes));
   }
+  void token_bytes(std::string& t) const override {
+    std::string bytes;
+    for (size_t i = 0; i < t.size();) {
+      size_t n;
+      int b = char_to_byte(utf8_decode(t, i, &n));
+      if (b < 0) return;  // not byte-level text (an added token): as it is, as decode_chain keeps it
+      bytes += static_cast<char>(b);
+      i += n;
+    }
+    t = std::move(bytes);
+  }
 };
 
 class MetaspaceDec : public Decoder {
@@ -63,6 +74,17 @@ class MetaspaceDec : public Decoder {
       }
       tokens[i] = std::move(out);
     }
+  }
+  void token_bytes(std::string& t) const override {  // not the first token: every marker is a space
+    std::string out;
+    for (size_t k = 0; k < t.size();) {
+      size_t n;
+      char32_t c = utf8_decode(t, k, &n);
+      if (c == rep_) out += ' ';
+      else out.append(t, k, n);
+      k += n;
+    }
+    t = std::move(out);
   }
 
  private:
@@ -109,6 +131,10 @@ class ByteFallbackDec : public Decoder {
     flush();
     tokens = std::move(out);
   }
+  void token_bytes(std::string& t) const override {
+    int b = byte_token(t);
+    if (b >= 0) t = std::string(1, static_cast<char>(b));
+  }
 };
 
 class FuseDec : public Decoder {
@@ -144,6 +170,7 @@ class StripDec : public Decoder {
       t = std::move(out);
     }
   }
+  void token_bytes(std::string&) const override {}  // strips at the ends of a text only
 
  private:
   char32_t content_;
@@ -195,6 +222,11 @@ class BpeDec : public Decoder {
       tokens[i] = std::move(out);
     }
   }
+  void token_bytes(std::string& t) const override {  // not the last token: the suffix is a space
+    std::vector<std::string> v{std::move(t), std::string()};
+    decode_chain(v);
+    t = std::move(v[0]);
+  }
 
  private:
   std::string suffix_;
@@ -205,6 +237,9 @@ class SequenceDec : public Decoder {
   explicit SequenceDec(std::vector<std::unique_ptr<Decoder>> v) : v_(std::move(v)) {}
   void decode_chain(std::vector<std::string>& tokens) const override {
     for (auto& d : v_) d->decode_chain(tokens);
+  }
+  void token_bytes(std::string& t) const override {
+    for (auto& d : v_) d->token_bytes(t);
   }
 
  private:

@@ -290,6 +290,12 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
 
 std::optional<std::string> Tokenizer::id_to_token(int32_t id) const { return impl_->id_to_token(id); }
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view t) const { return impl_->token_to_id(t); }
+
+std::optional<std::string> Tokenizer::token_bytes(int32_t id) const {
+  std::optional<std::string> t = impl_->id_to_token(id);
+  if (t && impl_->decoder_) impl_->decoder_->token_bytes(*t);
+  return t;
+}
 size_t Tokenizer::vocab_size() const { return static_cast<size_t>(impl_->max_id_ + 1); }
 
 bool Tokenizer::is_special(int32_t id) const {

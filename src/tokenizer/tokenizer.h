@@ -50,6 +50,10 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
 
   std::optional<std::string> id_to_token(int32_t id) const;
+  // The bytes token `id` stands for in the middle of a text (decode's view of one token without
+  // start-of-text effects; invalid UTF-8, e.g. a byte token's byte, kept as it is); nullopt for
+  // an id the tokenizer does not have. Structured output matches grammars against these.
+  std::optional<std::string> token_bytes(int32_t id) const;
   std::optional<int32_t> token_to_id(std::string_view token) const;
   // One past the largest id (model vocab and added tokens).
   size_t vocab_size() const;

@@ -23,6 +23,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                const ops::AttentionArgs& args, Tensor& out);
 void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask, const Tensor& rows);
 // The uniform in [0, 1) Triton's tl.rand(seed, offset) gives (Philox-4x32-10).
 float philox_uniform(uint64_t seed, uint32_t offset);
 

@@ -130,3 +130,35 @@ void sample(const Tensor& logits, const ops::SampleArgs& a, Tensor& out_ids) {
 }
 
 }  // namespace tritium::cpu
+
+namespace tritium::cpu {
+
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask, const Tensor& rows) {
+  TRITIUM_CHECK(logits.device().is_cpu() && logits.dim() == 2 && logits.stride(1) == 1, "apply_token_bitmask (cpu): logits ",
+                logits.str(), " must be [R, V] on the CPU with a contiguous last dim");
+  const int64_t R = logits.size(0), V = logits.size(1), M = rows.numel();
+  TRITIUM_CHECK(rows.device().is_cpu() && rows.dtype() == DType::I32 && rows.is_contiguous(),
+                "apply_token_bitmask (cpu): rows ", rows.str(), " must be contiguous I32 on the CPU");
+  TRITIUM_CHECK(bitmask.device().is_cpu() && bitmask.dtype() == DType::I32 && bitmask.is_contiguous() &&
+                    bitmask.dim() == 2 && bitmask.size(0) == M && bitmask.size(1) * 32 >= V,
+                "apply_token_bitmask (cpu): bitmask ", bitmask.str(), " must be contiguous I32 [", M, ", >= ",
+                (V + 31) / 32, "]");
+  const int64_t W = bitmask.size(1);
+  const size_t es = dtype_size(logits.dtype());
+  TRITIUM_CHECK(logits.dtype() == DType::F32 || logits.dtype() == DType::BF16 || logits.dtype() == DType::F16,
+                "apply_token_bitmask (cpu): logits ", logits.str(), " must be F32, BF16 or F16");
+  const uint16_t neg_inf16 = logits.dtype() == DType::BF16 ? uint16_t(0xFF80) : uint16_t(0xFC00);
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t r = rows.data<int32_t>()[m];
+    TRITIUM_CHECK(r >= 0 && r < R, "apply_token_bitmask (cpu): row ", r, " is outside the logits' ", R, " rows");
+    char* base = static_cast<char*>(logits.data()) + r * logits.stride(0) * int64_t(es);
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(bitmask.data<int32_t>()) + m * W;
+    for (int64_t v = 0; v < V; ++v) {
+      if ((words[v / 32] >> (v % 32)) & 1) continue;
+      if (es == 4) reinterpret_cast<float*>(base)[v] = -INFINITY;
+      else reinterpret_cast<uint16_t*>(base)[v] = neg_inf16;
+    }
+  }
+}
+
+}  // namespace tritium::cpu

@@ -40,6 +40,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                const Tensor& cu_seqlens_q, const Tensor& seq_lens, int64_t max_query_len,
                const ops::AttentionArgs& args, Tensor& out);
 void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
+void apply_token_bitmask(Tensor& logits, const Tensor& bitmask, const Tensor& rows);  // cuda_token_mask.cpp
 void linear_add_rms_norm(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& residual, const Tensor& norm_w,
                          float eps, Tensor& out, Tensor& scratch);
 void linear_silu_mul(const Tensor& x, const Tensor& w_gate_up, Tensor& out, Tensor& scratch);
