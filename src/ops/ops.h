@@ -30,6 +30,10 @@ struct AttentionArgs {
   // 0..decode_seqs-1). A backend may give them a decode kernel in a mixed batch (CUDA does);
   // the result is the same either way. 0: no promise.
   int64_t decode_seqs = 0;
+  // Attention sinks (gpt-oss): F32 [num_heads] on q's device, one logit per query head that
+  // joins each softmax as a score with no value (p_j = exp(s_j) / (exp(sink) + sum_i exp(s_i)));
+  // null: none.
+  const Tensor* sinks = nullptr;
 };
 
 // Per-row sampling controls for ops::sample, on the logits' device, [R] each.
