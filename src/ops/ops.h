@@ -46,6 +46,9 @@ struct SampleArgs {
   Tensor steps;        // I32: ... and its position in it (uniforms = Philox(seed + step << 32, token id))
 };
 
+struct MoeRouteArgs;  // ops/moe.h
+struct MoeExperts;
+
 struct OpTable {
   void (*embedding)(const Tensor& ids, const Tensor& table, Tensor& out);
   void (*rms_norm)(const Tensor& x, const Tensor& w, float eps, Tensor& out);
@@ -78,6 +81,11 @@ struct OpTable {
   void (*linear_fp8_silu_mul)(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up,
                               const Tensor& w_scales, Tensor& out, Tensor& scratch);
   void (*rms_norm_fp8)(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
+  // Mixture of experts (ops/moe.h).
+  void (*moe_route)(const Tensor& x, const Tensor& router, const Tensor* bias, const MoeRouteArgs& args, Tensor& ids,
+                    Tensor& weights);
+  void (*moe_experts)(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& experts,
+                      Tensor& out);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);

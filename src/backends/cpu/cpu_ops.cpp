@@ -169,7 +169,8 @@ void rope_write_kv(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, c
 const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
                                  &attention, &sample, nullptr, nullptr, nullptr,  // fusions: composed (ops.h)
-                                 &linear_argmax, &quantize_fp8_rows, &linear_fp8, nullptr, nullptr};
+                                 &linear_argmax, &quantize_fp8_rows, &linear_fp8, nullptr, nullptr,
+                                 &moe_route, &moe_experts};
   return t;
 }
 
