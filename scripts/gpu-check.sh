@@ -136,6 +136,12 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --quantization fp8 --kv-cache-dtype fp8 --json"
+  "\$TRITIUM bench decode --synthetic tiny-moe --device cuda --batch 4 --prompt-len 64 --gen-len 64 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-20b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-20b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-120b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic mixtral-8x7b --device cuda --batch 1 --prompt-len 128 --gen-len 128 --json"
+  "\$TRITIUM bench decode --synthetic qwen3-30b-a3b --device cuda --batch 1 --prompt-len 128 --gen-len 128 --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"
