@@ -12,7 +12,9 @@
 #    directly if ctest cannot read its test lists on this machine).
 # 3. Runs the benchmarks (BENCHMARKS below) if BUILD_DIR/tritium has a `bench` command.
 # Prints a short table last. Exit status: 0 when every step passed.
-# Environment: BENCH_FILTER (regex: run only the matching benchmarks), OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
+# 4. With LLAMA_CPP_BIN or LLAMA_CPP_SRC set: llama.cpp (the peer) on the same shapes.
+# Environment: BENCH_FILTER (regex: run only the matching benchmarks; the peer then runs only
+# with PEER=1), OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
 # default nproc), TRITIUM_KERNEL_DIR (force a pack directory), USE_EMBEDDED=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +125,8 @@ BENCHMARKS=(
   "python3 scripts/hf_decode_bench.py --shape llama-1b --batch 32"
   "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 1"
   "python3 scripts/hf_decode_bench.py --shape llama-8b --batch 32"
+  "\$TRITIUM bench decode --synthetic llama-1b --device cuda --batch 32 --prompt-len 512 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 32 --prompt-len 512 --gen-len 256 --json"
   "\$TRITIUM bench decode --synthetic llama-1b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
   "\$TRITIUM bench decode --synthetic llama-8b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
   "\$TRITIUM bench throughput --synthetic llama-1b --device cuda --num-prompts 256 --input-len 512 --output-len 256 --json"
@@ -166,11 +170,37 @@ else
   done
 fi
 
+# ---- 4. peer: llama.cpp --------------------------------------------------------------------
+# LLAMA_CPP_BIN=DIR (llama-batched-bench built with CUDA) or LLAMA_CPP_SRC=DIR|TARBALL (a
+# llama.cpp snapshot, built here by scripts/build_llamacpp.sh) times llama.cpp on random-weight
+# GGUF files of the same shapes (scripts/peer_llamacpp.sh; needs the gguf pip package).
+if [ -n "${LLAMA_CPP_BIN:-}${LLAMA_CPP_SRC:-}" ] && [ -z "${BENCH_FILTER:-}" -o -n "${PEER:-}" ]; then
+  section "peer: llama.cpp"
+  t0=$(now)
+  if [ -z "${LLAMA_CPP_BIN:-}" ]; then
+    blog=$(mktemp)
+    scripts/build_llamacpp.sh "$LLAMA_CPP_SRC" 2>&1 | tee "$blog"
+    LLAMA_CPP_BIN=$(sed -n 's/^LLAMA_CPP_BIN=//p' "$blog" | tail -1)
+    rm -f "$blog"
+  fi
+  if [ -z "${LLAMA_CPP_BIN:-}" ]; then
+    record "peer llama.cpp" "FAIL" "$t0" "build failed (see above)"
+  else
+    plog=$(mktemp)
+    LLAMA_CPP_BIN=$LLAMA_CPP_BIN scripts/peer_llamacpp.sh "${GGUF_DIR:-/tmp/gguf}" 2>&1 | tee "$plog"
+    while IFS= read -r line; do
+      st=OK; grep -q FAILED <<<"$line" && st=FAIL
+      record "${line%%:*}" "$st" "$t0" "${line#*: }"
+    done < <(grep '^peer llama.cpp' "$plog")
+    rm -f "$plog"
+  fi
+fi
+
 # ---- summary -------------------------------------------------------------------------------
 section "summary"
-printf '%-34s %-5s %7s  %s\n' "step" "status" "secs" "detail"
+printf '%-60s %-5s %7s  %s\n' "step" "status" "secs" "detail"
 for row in "${SUMMARY[@]}"; do
   IFS='|' read -r step status secs detail <<<"$row"
-  printf '%-34s %-5s %7s  %s\n' "${step:0:34}" "$status" "$secs" "$detail"
+  printf '%-60s %-5s %7s  %s\n' "${step:0:60}" "$status" "$secs" "$detail"
 done
 exit $FAILED
