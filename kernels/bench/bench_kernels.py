@@ -273,8 +273,8 @@ def bench_decode(cfg, S, ctx):
 
     def run(kv=(kc, vc, bt)):
         kc_, vc_, bt_ = kv
-        launch(f"decode_attention_partial_bf16_d{hd}_bs16", (S, nkv, P), q, kc_, vc_, bt_, seq_lens, pacc, pml,
-               scale, nh * hd, hd, bt_.shape[1], nkv, nh // nkv, 0, psize)
+        launch(f"decode_attention_partial_bf16_d{hd}_bs16", (S, nkv, P), q, kc_, vc_, bt_, seq_lens, pacc, pml, out,
+               pacc, scale, nh * hd, hd, nh * hd, hd, bt_.shape[1], nkv, nh // nkv, 0, psize, 0)
         launch(f"decode_attention_reduce_bf16_d{hd}", (S, nh), pacc, pml, out, nh * hd, hd, nh, P)
     run()
     k = gather_kv(kc, bt, S, ctx)
@@ -301,8 +301,8 @@ def bench_prefill(cfg, T):
     grid = (triton.cdiv(T, bm), nh, 1)
 
     def run():
-        launch(name, grid, q, kc, vc, out, bt, cu, seq_lens, scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv,
-               nh // nkv, 0, 0)
+        launch(name, grid, q, kc, vc, out, bt, cu, seq_lens, q, scale, nh * hd, hd, nh * hd, hd, bt.shape[1], nkv,
+               nh // nkv, 0, 0, 0)
     run()
     k = gather_kv(kc, bt, 1, T)
     v = gather_kv(vc, bt, 1, T)

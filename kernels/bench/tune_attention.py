@@ -29,7 +29,7 @@ for hd in (64, 128):
                            (128, 32, 4, 2), (64, 64, 4, 2), (64, 64, 4, 3), (64, 128, 4, 2)):
         def run():
             attention.prefill_attention_kernel[(triton.cdiv(T, bm), nh, 1)](
-                q, kc, vc, out, bt, cu, sl, hd ** -0.5, nh * hd, hd, nh * hd, hd, nb, nkv, nh // nkv, 0, 0,
+                q, kc, vc, out, bt, cu, sl, q, hd ** -0.5, nh * hd, hd, nh * hd, hd, nb, nkv, nh // nkv, 0, 0, 0,
                 **attention.prefill_constexprs(hd, bs, bm, bn), num_warps=nw, num_stages=ns)
         try:
             run()

@@ -50,8 +50,8 @@ def case(S, ctx, hd, configs, bw, kv=torch.bfloat16):
 
         def run():
             attention.decode_attention_partial_kernel[(S, NKV, P)](
-                q, kc, vc, bt, lens, pacc, pml, out, hd ** -0.5, NH * hd, hd, NH * hd, hd, per, NKV, NH // NKV, 0,
-                psize, **cx, num_warps=nw, num_stages=ns)
+                q, kc, vc, bt, lens, pacc, pml, out, pacc, hd ** -0.5, NH * hd, hd, NH * hd, hd, per, NKV, NH // NKV,
+                0, psize, 0, **cx, num_warps=nw, num_stages=ns)
             if P > 1:
                 attention.decode_attention_reduce_kernel[(S, NH)](pacc, pml, out, NH * hd, hd, NH, P,
                                                                   **attention.reduce_constexprs(hd), num_warps=4)

@@ -121,8 +121,8 @@ def case(S, ctx, bw):
 
     for bn, nw, ns in ((64, 4, 2), (64, 4, 3), (32, 4, 2)):
         timed(f"current kernel BN={bn} w{nw} s{ns}", lambda kc, vc: attention.decode_attention_partial_kernel[
-            (S, NKV, 1)](q, kc, vc, bt, lens, pacc, pacc, out, HD ** -0.5, NH * HD, HD, NH * HD, HD, per, NKV,
-                         NH // NKV, 0, per * BS, **dict(cx, BLOCK_N=bn), num_warps=nw, num_stages=ns))
+            (S, NKV, 1)](q, kc, vc, bt, lens, pacc, pacc, out, pacc, HD ** -0.5, NH * HD, HD, NH * HD, HD, per,
+                         NKV, NH // NKV, 0, per * BS, 0, **dict(cx, BLOCK_N=bn), num_warps=nw, num_stages=ns))
     for heads in (1, 2, 4, 8):
         for first in (0, 1):
             for bn, nw, ns in ((64, 4, 2), (32, 4, 2), (64, 4, 3), (64, 8, 2)):

@@ -91,8 +91,8 @@ def main():
     def attn(layer):
         kc, vc = kv[layer]
         attention.decode_attention_partial_kernel[(M, NKV, 1)](
-            q, kc, vc, bt, lens, pacc, pml, aout, HD ** -0.5, NH * HD, HD, NH * HD, HD, per, NKV, NH // NKV, 0,
-            per * BS, **cx, num_warps=4, num_stages=2)
+            q, kc, vc, bt, lens, pacc, pml, aout, pacc, HD ** -0.5, NH * HD, HD, NH * HD, HD, per, NKV, NH // NKV,
+            0, per * BS, 0, **cx, num_warps=4, num_stages=2)
 
     def prefetch(tensors, bulk):
         for t in tensors:

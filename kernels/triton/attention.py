@@ -26,6 +26,13 @@ decode_rope_attention_kernel
                            per layer in decode steps).
 
 Visibility: key j is seen by the query at position i iff j <= i and (window <= 0 or i - j < window).
+Each layer passes its own window (gpt-oss alternates sliding and full attention).
+
+Attention sinks (gpt-oss): with has_sinks != 0, sinks_ptr holds one fp32 logit per query head
+that joins every softmax of that head as one more score with no value: out = sum_j p_j v_j with
+p_j = exp(s_j) / (exp(sink) + sum_i exp(s_i)). The online softmax starts from the sink (running
+max = sink, sum = 1, acc = 0) instead of (-inf, 0, 0); in split-K decoding only partition 0 does,
+so the reduce counts it once. With has_sinks == 0 sinks_ptr is not read (any pointer will do).
 """
 import triton
 import triton.language as tl
@@ -53,6 +60,15 @@ def dot_dtype(q, cache_ptr):
         return tl.minimum(tl.maximum(q.to(tl.float32), -65504.0), 65504.0).to(tl.float16)
     else:
         return q
+
+
+@triton.jit
+def _softmax_start(sinks_ptr, heads, with_sink):
+    """The online softmax's (running max in log2 units, sum) before any key: the heads' sinks
+    (exp2(sink * log2e - max) = 1) when with_sink, else (-1e30, 0)."""
+    sink = tl.load(sinks_ptr + heads, mask=(heads >= 0) & with_sink, other=0.0).to(tl.float32)
+    m = tl.where(with_sink, sink * 1.4426950408889634, -1.0e30)
+    return m, tl.where(with_sink, 1.0, 0.0) + tl.zeros(heads.shape, tl.float32)
 
 
 @triton.jit
@@ -86,8 +102,8 @@ def _prefill_tile(q, k_base, v_base, bt, kv_row, start_n, hi, pos_q, win, qk_sca
 
 @triton.jit
 def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tables_ptr, cu_seqlens_q_ptr,
-                             seq_lens_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h, bt_stride,
-                             num_kv_heads, q_per_kv, window, first_seq,
+                             seq_lens_ptr, sinks_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h,
+                             bt_stride, num_kv_heads, q_per_kv, window, first_seq, has_sinks,
                              HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     # grid = (cdiv(max_q_len, BLOCK_M), num_q_heads, num_seqs - first_seq)
@@ -123,8 +139,7 @@ def prefill_attention_kernel(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, block_tab
     full_hi = tl.maximum(((ctx + pid_m * BLOCK_M + 1) // BLOCK_N) * BLOCK_N, lo)
     mid_lo = tl.minimum(tl.maximum(tl.cdiv(ctx + (pid_m + 1) * BLOCK_M - win, BLOCK_N) * BLOCK_N, lo), full_hi)
 
-    m_i = tl.full([BLOCK_M], -1.0e30, tl.float32)
-    l_i = tl.zeros([BLOCK_M], tl.float32)
+    m_i, l_i = _softmax_start(sinks_ptr, head + tl.zeros([BLOCK_M], tl.int32), has_sinks != 0)
     acc = tl.zeros([BLOCK_M, HEAD_P2], tl.float32)
     qk_scale = scale * 1.4426950408889634
     kv_row = num_kv_heads * HEAD_DIM
@@ -157,15 +172,13 @@ def _decode_range(seq_lens_ptr, seq, part, partition_size, window):
 
 
 @triton.jit
-def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, end, qk_scale, kv_row,
+def _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_off0, d, dmask, start, end, qk_scale, kv_row, m_i, l_i,
                    BLOCK_G: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                    BLOCK_N: tl.constexpr):
     """Online softmax of q [BLOCK_G, HEAD_P2] over cached tokens [start, end) of one sequence
-    (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM): (running max in log2
-    units, sum, unnormalized output)."""
+    (block table bt) and one kv head (kv_off0 = kv_head * HEAD_DIM), from (m_i, l_i)
+    (_softmax_start): (running max in log2 units, sum, unnormalized output)."""
     q = dot_dtype(q, k_cache_ptr)
-    m_i = tl.full([BLOCK_G], -1.0e30, tl.float32)
-    l_i = tl.zeros([BLOCK_G], tl.float32)
     acc = tl.zeros([BLOCK_G, HEAD_P2], tl.float32)
     for start_n in range(start, end, BLOCK_N):
         offs_n = start_n + tl.arange(0, BLOCK_N)
@@ -205,8 +218,8 @@ def _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, n
 
 @triton.jit
 def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_tables_ptr, seq_lens_ptr, part_acc_ptr,
-                                    part_ml_ptr, out_ptr, scale, q_stride_t, q_stride_h, o_stride_t, o_stride_h,
-                                    bt_stride, num_kv_heads, q_per_kv, window, partition_size,
+                                    part_ml_ptr, out_ptr, sinks_ptr, scale, q_stride_t, q_stride_h, o_stride_t,
+                                    o_stride_h, bt_stride, num_kv_heads, q_per_kv, window, partition_size, has_sinks,
                                     HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                                     BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, USE_PDL: tl.constexpr = False):
     # grid = (num_seqs, num_kv_heads, num_partitions)
@@ -229,8 +242,9 @@ def decode_attention_partial_kernel(q_ptr, k_cache_ptr, v_cache_ptr, block_table
                 mask=gmask[:, None] & dmask[None, :], other=0.0)
 
     bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
+    m_i, l_i = _softmax_start(sinks_ptr, tl.where(gmask, heads, 0), (has_sinks != 0) & (part == 0))
     m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start, end,
-                                   scale * 1.4426950408889634, num_kv_heads * HEAD_DIM, BLOCK_G, HEAD_P2,
+                                   scale * 1.4426950408889634, num_kv_heads * HEAD_DIM, m_i, l_i, BLOCK_G, HEAD_P2,
                                    KV_BLOCK_SIZE, BLOCK_N)
     pdl_launch_dependents(USE_PDL)
     _decode_store(acc, m_i, l_i, seq, heads, gmask, d, dmask, part, num_parts, num_kv_heads * q_per_kv, part_acc_ptr,
@@ -251,9 +265,9 @@ def _rope_rows(src, rows, rmask, d, cos, sin, partner, HEAD_DIM: tl.constexpr):
 
 @triton.jit
 def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mapping_ptr, k_cache_ptr, v_cache_ptr,
-                                 block_tables_ptr, seq_lens_ptr, part_acc_ptr, part_ml_ptr, out_ptr, scale,
+                                 block_tables_ptr, seq_lens_ptr, part_acc_ptr, part_ml_ptr, out_ptr, sinks_ptr, scale,
                                  qkv_stride, o_stride_t, o_stride_h, bt_stride, num_kv_heads, q_per_kv, window,
-                                 partition_size, IS_NEOX: tl.constexpr, ROT_DIM: tl.constexpr,
+                                 partition_size, has_sinks, IS_NEOX: tl.constexpr, ROT_DIM: tl.constexpr,
                                  HEAD_DIM: tl.constexpr, HEAD_P2: tl.constexpr, KV_BLOCK_SIZE: tl.constexpr,
                                  BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr, USE_PDL: tl.constexpr = False):
     # Decode attention with rope_kv_write_kernel folded in (rope.py's conventions): sequence
@@ -300,9 +314,10 @@ def decode_rope_attention_kernel(qkv_ptr, positions_ptr, cos_sin_ptr, slot_mappi
     qk_scale = scale * 1.4426950408889634
     kv_row = num_kv_heads * HEAD_DIM
     bt = block_tables_ptr + seq.to(tl.int64) * bt_stride
+    m_i, l_i = _softmax_start(sinks_ptr, tl.where(gmask, heads, 0), (has_sinks != 0) & (part == 0))
     m_i, l_i, acc = _decode_attend(q, k_cache_ptr, v_cache_ptr, bt, kv_head * HEAD_DIM, d, dmask, start,
-                                   tl.minimum(end, seq_len - 1), qk_scale, kv_row, BLOCK_G, HEAD_P2, KV_BLOCK_SIZE,
-                                   BLOCK_N)
+                                   tl.minimum(end, seq_len - 1), qk_scale, kv_row, m_i, l_i, BLOCK_G, HEAD_P2,
+                                   KV_BLOCK_SIZE, BLOCK_N)
     pdl_launch_dependents(USE_PDL)
     if holds_new:
         one = tl.arange(0, 1)
@@ -385,15 +400,15 @@ def reduce_constexprs(head_dim, block_p=16):
 
 
 _PREFILL_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "out_ptr", "block_tables_ptr", "cu_seqlens_q_ptr",
-                "seq_lens_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
-                "num_kv_heads", "q_per_kv", "window", "first_seq"]
+                "seq_lens_ptr", "sinks_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h",
+                "bt_stride", "num_kv_heads", "q_per_kv", "window", "first_seq", "has_sinks"]
 _DECODE_SIG = ["q_ptr", "k_cache_ptr", "v_cache_ptr", "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr",
-               "part_ml_ptr", "out_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h", "bt_stride",
-               "num_kv_heads", "q_per_kv", "window", "partition_size"]
+               "part_ml_ptr", "out_ptr", "sinks_ptr", "scale", "q_stride_t", "q_stride_h", "o_stride_t", "o_stride_h",
+               "bt_stride", "num_kv_heads", "q_per_kv", "window", "partition_size", "has_sinks"]
 _ROPE_DECODE_SIG = ["qkv_ptr", "positions_ptr", "cos_sin_ptr", "slot_mapping_ptr", "k_cache_ptr", "v_cache_ptr",
-                    "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr", "part_ml_ptr", "out_ptr", "scale",
-                    "qkv_stride", "o_stride_t", "o_stride_h", "bt_stride", "num_kv_heads", "q_per_kv", "window",
-                    "partition_size"]
+                    "block_tables_ptr", "seq_lens_ptr", "part_acc_ptr", "part_ml_ptr", "out_ptr", "sinks_ptr",
+                    "scale", "qkv_stride", "o_stride_t", "o_stride_h", "bt_stride", "num_kv_heads", "q_per_kv",
+                    "window", "partition_size", "has_sinks"]
 _REDUCE_SIG = ["part_acc_ptr", "part_ml_ptr", "out_ptr", "o_stride_t", "o_stride_h", "num_q_heads", "num_parts"]
 _INT = {"scale": "fp32"}
 
@@ -404,7 +419,7 @@ def _sig(names, act, extra, kv=None):
         if n.endswith("_ptr"):
             s[n] = {"block_tables_ptr": "*i32", "cu_seqlens_q_ptr": "*i32", "seq_lens_ptr": "*i32",
                     "positions_ptr": "*i32", "slot_mapping_ptr": "*i32", "cos_sin_ptr": "*fp32",
-                    "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32", "k_cache_ptr": kv or act,
+                    "part_acc_ptr": "*fp32", "part_ml_ptr": "*fp32", "sinks_ptr": "*fp32", "k_cache_ptr": kv or act,
                     "v_cache_ptr": kv or act}.get(n, act)
         else:
             s[n] = _INT.get(n, "i32")

@@ -17,6 +17,7 @@
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "engine/generator.h"
+#include "model/moe.h"
 #include "ops/ops.h"
 #ifdef TRITIUM_HAVE_CUDA
 #include "backends/cuda/driver.h"
@@ -119,11 +120,16 @@ void run_decode(const DecodeArgs& a) {
   for (auto& r : res) prefill_s += r.prefill_seconds;
   double step_s = steps ? decode_s / double(steps) : 0;
   double tok_s = step_s > 0 ? double(a.batch) / step_s : 0;
-  // Bytes a decode step must read at least: every weight once plus the live KV cache.
+  // Bytes a decode step must read at least: the weights it uses once (of an MoE layer the
+  // experts its tokens pick, in their stored format; of the embedding table its rows:
+  // Model::decode_weight_bytes) plus the live KV cache (a sliding-window layer: its window).
   double ctx = double(a.prompt_len) + double(a.gen_len) / 2;
-  double kv_bytes = double(a.batch) * ctx * 2.0 * double(s.num_layers * s.num_kv_heads * s.head_dim) *
+  double kv_tokens = 0;  // summed over layers
+  for (int64_t w : s.sliding_window) kv_tokens += w > 0 ? std::min(ctx, double(w)) : ctx;
+  double kv_bytes = double(a.batch) * kv_tokens * 2.0 * double(s.num_kv_heads * s.head_dim) *
                     double(dtype_size(model->kv_cache_dtype()));
-  double bytes = double(model->weight_bytes()) + kv_bytes;
+  const double weight_bytes = model->decode_weight_bytes(a.batch);
+  double bytes = weight_bytes + kv_bytes;
   double bw = measure_device_bandwidth(model->device());
   double roofline_tok_s = double(a.batch) * bw / bytes;
   std::string device = model->device().str();
@@ -135,7 +141,8 @@ void run_decode(const DecodeArgs& a) {
                         {"decode_tokens_per_s", tok_s}, {"decode_step_ms", step_s * 1e3},
                         {"cuda_graphs", model->num_decode_graphs()}, {"graph_replay_ms", replay_s * 1e3},
                         {"graph_launch_us", launch_s * 1e6}, {"pipelined_steps", piped},
-                        {"bytes_per_step", bytes}, {"copy_bandwidth_gbs", bw / 1e9},
+                        {"bytes_per_step", bytes}, {"weight_bytes_per_step", weight_bytes},
+                        {"kv_bytes_per_step", kv_bytes}, {"copy_bandwidth_gbs", bw / 1e9},
                         {"roofline_tokens_per_s", roofline_tok_s}, {"fraction_of_roofline", tok_s / roofline_tok_s},
                         {"kv_cache_dtype", kv_label(model->kv_cache_dtype())},
                         {"quantization", weights_label(*model)}, {"weight_bytes", model->weight_bytes()}};
@@ -166,8 +173,14 @@ void run_decode(const DecodeArgs& a) {
     std::printf("replay     %.3f ms/step: the last step's graph replayed back to back (%.3f ms more than the average "
                 "step: the last step reads the longest KV cache; one graph launch takes %.1f us of host time)\n",
                 replay_s * 1e3, (replay_s - step_s) * 1e3, launch_s * 1e6);
-  std::printf("roofline   %.2f tokens/s = %.2f GB/step over measured copy bandwidth %.1f GB/s -> %.0f%% of roofline\n",
-              roofline_tok_s, bytes / 1e9, bw / 1e9, 100.0 * tok_s / roofline_tok_s);
+  std::printf("roofline   %.2f tokens/s = %.2f GB/step (weights %.2f%s, KV cache %.2f) over measured copy bandwidth "
+              "%.1f GB/s -> %.0f%% of roofline\n",
+              roofline_tok_s, bytes / 1e9, weight_bytes / 1e9,
+              s.is_moe() ? str_cat(": the experts ", a.batch, " tokens pick, expected ",
+                                   expected_active_experts(s.moe.num_experts, s.moe.top_k, a.batch), " of ",
+                                   s.moe.num_experts, " a layer").c_str()
+                         : "",
+              kv_bytes / 1e9, bw / 1e9, 100.0 * tok_s / roofline_tok_s);
 }
 
 struct LinearArgs {

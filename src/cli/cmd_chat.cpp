@@ -24,7 +24,7 @@ using ojson = nlohmann::ordered_json;
 struct ChatArgs {
   EngineArgs engine;
   SamplingArgs sampling;
-  std::string system, reasoning_effort = "medium";
+  std::string system, developer, reasoning_effort = "medium";
   int64_t max_context = 0;
   bool raw = false;
   bool verbose = false;
@@ -48,8 +48,15 @@ void run_chat(ChatArgs a) {
                                                 : engine.max_model_len();
   SamplingParams sp = a.sampling.params();
 
-  ojson history = ojson::array();
-  if (!a.system.empty()) history.push_back({{"role", "system"}, {"content", a.system}});
+  // harmony: the developer message (instructions); other templates get it as a system message
+  ojson history;
+  auto start_history = [&] {
+    history = ojson::array();
+    if (!a.system.empty()) history.push_back({{"role", "system"}, {"content", a.system}});
+    if (!a.developer.empty())
+      history.push_back({{"role", harmony_fmt ? "developer" : "system"}, {"content", a.developer}});
+  };
+  start_history();
   const bool tty = isatty(0);
   std::fprintf(stderr, "tritium chat: %s (%s format). /reset clears the conversation, /exit or Ctrl-D quits.\n",
                engine.model_name().c_str(), a.raw ? "raw" : harmony_fmt ? "harmony" : "chat template");
@@ -59,8 +66,7 @@ void run_chat(ChatArgs a) {
     if (!std::getline(std::cin, line)) break;
     if (line == "/exit" || line == "/quit") break;
     if (line == "/reset") {
-      history = ojson::array();
-      if (!a.system.empty()) history.push_back({{"role", "system"}, {"content", a.system}});
+      start_history();
       std::fprintf(stderr, "(conversation cleared)\n");
       continue;
     }
@@ -129,9 +135,11 @@ RegisterCommand reg([](CLI::App& app) {
   add_engine_options(c, a->engine, /*allow_synthetic=*/false);
   add_sampling_options(c, a->sampling);
   c->add_option("--system", a->system, "System prompt");
-  c->add_option("--reasoning-effort", a->reasoning_effort, "low, medium or high (harmony / gpt-oss models)")
+  c->add_option("--developer-message", a->developer,
+                 "Developer message (harmony / gpt-oss: instructions; other templates: a system message)");
+  c->add_option("-r,--reasoning-effort", a->reasoning_effort, "low, medium or high (harmony / gpt-oss models)")
       ->capture_default_str()->check(CLI::IsMember({"low", "medium", "high"}));
-  c->add_option("--max-context", a->max_context, "Tokens of conversation kept (oldest turns are dropped)")
+  c->add_option("-c,--context,--max-context", a->max_context, "Tokens of conversation kept (oldest turns are dropped)")
       ->check(CLI::NonNegativeNumber);
   c->add_flag("-v,--verbose", a->verbose, "Print each turn's prompt token ids to stderr");
   c->add_flag("--raw", a->raw, "Send each line as a plain prompt, without the chat template");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 
 #include "core/error.h"
@@ -15,8 +16,9 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& supported_architectures() {
-  static const std::vector<std::string> a = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM",
-                                             "Qwen3ForCausalLM"};
+  static const std::vector<std::string> a = {"LlamaForCausalLM",    "MistralForCausalLM",  "Qwen2ForCausalLM",
+                                             "Qwen3ForCausalLM",    "MixtralForCausalLM",  "Qwen3MoeForCausalLM",
+                                             "GptOssForCausalLM"};
   return a;
 }
 
@@ -147,6 +149,102 @@ void parse_rope(const Reader& r, ModelSpec& s) {
   }
 }
 
+// Whether transformers' should_convert_module leaves module `name` unconverted: a pattern of
+// quantization_config.modules_to_not_convert (a regex) matching at its start, or its suffix.
+bool not_converted(const std::string& name, const std::vector<std::string>& patterns) {
+  for (const std::string& p : patterns) {
+    if (name.size() >= p.size() && name.compare(name.size() - p.size(), p.size(), p) == 0) return true;
+    try {
+      std::regex re(p);
+      if (std::regex_search(name, re, std::regex_constants::match_continuous)) return true;
+    } catch (const std::regex_error&) {
+      // not a valid regex: only the suffix rule applies
+    }
+  }
+  return false;
+}
+
+// MoE fields of Mixtral, Qwen3-MoE and gpt-oss configs, and gpt-oss's quantization_config.
+void parse_moe(const Reader& r, ModelSpec& s) {
+  const json& j = r.j;
+  const std::string& a = s.architecture;
+  const std::string& where = r.where;
+  MoeSpec& m = s.moe;
+  if (a == "MixtralForCausalLM") {
+    m.num_experts = r.req_int("num_local_experts");
+    m.top_k = r.opt_int("num_experts_per_tok", 2);
+    m.intermediate_size = s.intermediate_size;
+    m.layers.assign(size_t(s.num_layers), true);
+  } else if (a == "Qwen3MoeForCausalLM") {
+    // the released configs say num_experts; transformers 5 writes num_local_experts
+    m.num_experts = r.has("num_experts") ? r.opt_int("num_experts", 0) : r.opt_int("num_local_experts", 0);
+    m.top_k = r.opt_int("num_experts_per_tok", 8);
+    m.intermediate_size = r.req_int("moe_intermediate_size");
+    m.renormalize = r.opt_bool("norm_topk_prob", false);
+    const int64_t step = r.opt_int("decoder_sparse_step", 1);
+    if (step <= 0) throw Error(str_cat(where, ": 'decoder_sparse_step' must be positive, got ", step));
+    std::vector<int64_t> dense;
+    if (r.has("mlp_only_layers")) {
+      if (!j["mlp_only_layers"].is_array()) throw Error(where + ": 'mlp_only_layers' must be a list of layer indices");
+      for (auto& e : j["mlp_only_layers"]) {
+        if (!e.is_number_integer()) throw Error(where + ": 'mlp_only_layers' must hold integers");
+        dense.push_back(e.get<int64_t>());
+      }
+    }
+    m.layers.assign(size_t(s.num_layers), false);
+    for (int64_t l = 0; l < s.num_layers; ++l)
+      m.layers[size_t(l)] = m.num_experts > 0 && (l + 1) % step == 0 &&
+                            std::find(dense.begin(), dense.end(), l) == dense.end();
+  } else if (a == "GptOssForCausalLM") {
+    m.num_experts = r.req_int("num_local_experts");
+    m.top_k = r.has("num_experts_per_tok") ? r.opt_int("num_experts_per_tok", 4) : r.opt_int("experts_per_token", 4);
+    m.intermediate_size = s.intermediate_size;
+    m.router = RouterKind::TopKSoftmax;
+    m.router_bias = m.expert_bias = m.interleaved_gate_up = true;
+    m.activation = ExpertActivation::SwigluClamp;
+    m.swiglu_limit = r.opt_num(j, "swiglu_limit", 7.0, "");
+    if (!(m.swiglu_limit > 0)) throw Error(str_cat(where, ": 'swiglu_limit' must be positive, got ", m.swiglu_limit));
+    m.layers.assign(size_t(s.num_layers), true);
+  } else {
+    if (r.has("quantization_config"))
+      throw Error(str_cat(where, ": quantization_config is not supported for ", a,
+                          " (supported: mxfp4 experts of GptOssForCausalLM; --quantization fp8 quantizes at load)"));
+    return;
+  }
+  if (m.num_experts <= 0) {  // Qwen3-MoE with num_experts 0: dense
+    m = MoeSpec();
+    return;
+  }
+  if (m.top_k <= 0 || m.top_k > m.num_experts)
+    throw Error(str_cat(where, ": num_experts_per_tok (", m.top_k, ") must be between 1 and the number of experts (",
+                        m.num_experts, ")"));
+  m.mxfp4.assign(size_t(s.num_layers), false);
+  if (r.has("quantization_config")) {
+    const json& q = j["quantization_config"];
+    if (!q.is_object()) throw Error(where + ": 'quantization_config' must be an object");
+    const std::string method = q.value("quant_method", "");
+    if (method != "mxfp4" || a != "GptOssForCausalLM")
+      throw Error(str_cat(where, ": quantization_config.quant_method '", method, "' is not supported for ", a,
+                          " (supported: mxfp4 experts of GptOssForCausalLM)"));
+    std::vector<std::string> skip;
+    if (q.contains("modules_to_not_convert") && !q["modules_to_not_convert"].is_null()) {
+      if (!q["modules_to_not_convert"].is_array())
+        throw Error(where + ": 'quantization_config.modules_to_not_convert' must be a list of module names");
+      for (auto& e : q["modules_to_not_convert"]) {
+        if (!e.is_string()) throw Error(where + ": 'quantization_config.modules_to_not_convert' must hold strings");
+        skip.push_back(e.get<std::string>());
+      }
+    }
+    // transformers converts only the experts (GptOssExperts) to MXFP4, each layer's unless listed
+    for (int64_t l = 0; l < s.num_layers; ++l)
+      m.mxfp4[size_t(l)] = m.layers[size_t(l)] && !not_converted(str_cat("model.layers.", l, ".mlp.experts"), skip);
+    const int64_t H = s.hidden_size, I = m.intermediate_size;
+    if (m.any_mxfp4() && (H % 32 != 0 || I % 32 != 0))
+      throw Error(str_cat(where, ": MXFP4 experts need hidden_size (", H, ") and intermediate_size (", I,
+                          ") to be multiples of 32 (the block size)"));
+  }
+}
+
 }  // namespace
 
 ModelSpec ModelSpec::from_json_text(const std::string& text, const std::string& where) {
@@ -204,10 +302,14 @@ ModelSpec ModelSpec::from_json_text(const std::string& text, const std::string& 
     s.mlp_bias = r.opt_bool("mlp_bias", false);
   } else if (a == "Qwen2ForCausalLM") {
     s.qkv_bias = true;
-  } else if (a == "Qwen3ForCausalLM") {
+  } else if (a == "Qwen3ForCausalLM" || a == "Qwen3MoeForCausalLM") {
     s.qkv_bias = s.o_bias = r.opt_bool("attention_bias", false);
     s.qk_norm = true;
+  } else if (a == "GptOssForCausalLM") {
+    s.qkv_bias = s.o_bias = r.opt_bool("attention_bias", true);
+    s.attention_sinks = true;
   }
+  parse_moe(r, s);
 
   // Sliding windows: an explicit layer_types list wins; else the architecture's rule.
   s.sliding_window.assign(size_t(s.num_layers), 0);
@@ -225,9 +327,12 @@ ModelSpec ModelSpec::from_json_text(const std::string& text, const std::string& 
         throw Error(str_cat(where, ": layer_types[", i, "] = '", t, "' is not supported"));
       }
     }
-  } else if (a == "MistralForCausalLM") {
+  } else if (a == "MistralForCausalLM" || a == "MixtralForCausalLM") {
     if (window > 0) s.sliding_window.assign(size_t(s.num_layers), window);
-  } else if (a == "Qwen2ForCausalLM" || a == "Qwen3ForCausalLM") {
+  } else if (a == "GptOssForCausalLM") {  // transformers' default: sliding, full, sliding, ...
+    if (window > 0)
+      for (int64_t i = 0; i < s.num_layers; i += 2) s.sliding_window[size_t(i)] = window;
+  } else if (a == "Qwen2ForCausalLM" || a == "Qwen3ForCausalLM" || a == "Qwen3MoeForCausalLM") {
     if (r.opt_bool("use_sliding_window", false) && window > 0) {
       int64_t from = r.opt_int("max_window_layers", s.num_layers);
       for (int64_t i = from; i < s.num_layers; ++i) s.sliding_window[size_t(i)] = window;
@@ -271,8 +376,16 @@ ModelSpec ModelSpec::from_dir(const std::string& dir) {
 }
 
 std::string ModelSpec::summary() const {
+  std::string ffn = str_cat("ffn ", intermediate_size);
+  if (is_moe()) {
+    int64_t n = 0;
+    for (bool b : moe.layers) n += b;
+    ffn = str_cat(moe.num_experts, " experts (top ", moe.top_k, ", ffn ", moe.intermediate_size,
+                  moe.any_mxfp4() ? ", MXFP4" : "", ") in ", n, " layers");
+    if (n < num_layers) ffn += str_cat(", dense ffn ", intermediate_size);
+  }
   return str_cat(architecture, ": ", num_layers, " layers, hidden ", hidden_size, ", heads ", num_heads, "/",
-                 num_kv_heads, " (head_dim ", head_dim, "), ffn ", intermediate_size, ", vocab ", vocab_size);
+                 num_kv_heads, " (head_dim ", head_dim, "), ", ffn, ", vocab ", vocab_size);
 }
 
 }  // namespace tritium

@@ -30,6 +30,36 @@ struct RopeSpec {
   std::vector<float> freq_factors;
 };
 
+// Mixture-of-experts MLPs (Mixtral, Qwen3-MoE, gpt-oss): which layers have experts and how the
+// router picks them. num_experts == 0: a dense model.
+enum class RouterKind {
+  SoftmaxTopK,  // softmax over all experts, then the top k (renormalised when renormalize)
+  TopKSoftmax,  // the top k logits, then a softmax over those k (gpt-oss)
+};
+enum class ExpertActivation {
+  Silu,        // silu(gate) * up, gate rows then up rows
+  SwigluClamp  // gpt-oss: gate <= limit, |up| <= limit, (up + 1) * gate * sigmoid(alpha * gate)
+};
+struct MoeSpec {
+  int64_t num_experts = 0;
+  int64_t top_k = 0;
+  int64_t intermediate_size = 0;  // of each expert
+  RouterKind router = RouterKind::SoftmaxTopK;
+  bool renormalize = true;  // SoftmaxTopK: the k chosen probabilities divided by their sum
+  bool router_bias = false;
+  bool expert_bias = false;           // gpt-oss: gate_up_proj_bias, down_proj_bias
+  bool interleaved_gate_up = false;   // gpt-oss: gate = even rows of gate_up, up = odd rows
+  ExpertActivation activation = ExpertActivation::Silu;
+  double swiglu_alpha = 1.702, swiglu_limit = 7.0;
+  std::vector<bool> layers;  // per layer: experts (true) or a dense MLP (false)
+  std::vector<bool> mxfp4;   // per layer: experts stored as MXFP4 blocks + e8m0 scales
+  bool any_mxfp4() const {
+    for (bool b : mxfp4)
+      if (b) return true;
+    return false;
+  }
+};
+
 struct ModelSpec {
   std::string architecture;  // e.g. LlamaForCausalLM
   std::string model_type;    // e.g. llama
@@ -50,6 +80,10 @@ struct ModelSpec {
   bool mlp_bias = false;     // Llama mlp_bias
   bool qk_norm = false;      // Qwen3
   std::vector<int64_t> sliding_window;  // per layer; 0 = full attention
+  bool attention_sinks = false;         // gpt-oss: one learned logit per head joins each softmax
+  MoeSpec moe;                          // num_experts 0: dense
+  bool is_moe() const { return moe.num_experts > 0; }
+  bool moe_layer(int64_t l) const { return is_moe() && moe.layers[size_t(l)]; }
   DType weight_dtype = DType::BF16;     // torch_dtype / dtype in config.json
   int32_t bos_token_id = -1;
   std::vector<int32_t> eos_token_ids;

@@ -14,6 +14,7 @@
 #include <map>
 
 #include "model/model.h"
+#include "model/moe.h"
 #include "model/rope.h"
 #include "ops/ops.h"
 #include "ops/runtime.h"
@@ -278,7 +279,8 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
       ops::rms_norm(q3, L.q_norm, eps, q3);
       ops::rms_norm(k3, L.k_norm, eps, k3);
     }
-    ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)], decode_seqs};
+    ops::AttentionArgs aa{float(1.0 / std::sqrt(double(hd))), s.sliding_window[size_t(l)], decode_seqs,
+                          L.sinks.defined() ? &L.sinks : nullptr};
     ops::rope_attention(qkv, cos_sin, m.cs_index, m.slots, kv.k[size_t(l)], kv.v[size_t(l)], m.tables, m.cu, m.lens,
                         max_q, ra, aa, attn);
     // o_proj, then residual add and the MLP's norm (one fused op where the backend has it)
@@ -287,6 +289,12 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
       norm_fp8(&hidden, L.post_norm);
     } else {
       linear_add_norm(attn, L.o, residual, &L.post_norm, normed, hidden, eps, f8);
+    }
+    const Tensor* next = l + 1 < s.num_layers ? &layers_[size_t(l + 1)].input_norm : all_rows ? &final_norm_ : nullptr;
+    if (s.moe_layer(l)) {  // experts (model/moe.cpp), then residual add and the next norm as below
+      run_moe_mlp(s, L, normed, hidden);
+      if (next) ops::add_rms_norm(hidden, residual, *next, eps, normed);
+      continue;
     }
     if (L.gate_up.weights.size() == 1 && L.gate_up.biases.empty()) {
       if (q8)
@@ -299,7 +307,6 @@ Tensor Model::run_layers(const StepMeta& m, int64_t T, int64_t max_q, int64_t de
     }
     // down_proj, then residual add and the next layer's norm (the final norm after the last
     // layer when every row's logits are wanted; otherwise the wanted rows are gathered below)
-    const Tensor* next = l + 1 < s.num_layers ? &layers_[size_t(l + 1)].input_norm : all_rows ? &final_norm_ : nullptr;
     if (q8 && next) {
       run_linear(mlp, L.down, hidden, f8);
       if (l + 1 < s.num_layers)

@@ -13,6 +13,7 @@
 #include "core/thread_pool.h"
 #include "core/half.h"
 #include "model/gguf_model.h"
+#include "model/moe.h"
 #include "model/rope.h"
 #include "model/safetensors.h"
 #include "ops/ops.h"
@@ -54,6 +55,11 @@ std::vector<std::pair<std::string, Shape>> Model::expected_tensors(const ModelSp
       e.push_back({p + "self_attn.q_norm.weight", {hd}});
       e.push_back({p + "self_attn.k_norm.weight", {hd}});
     }
+    if (s.attention_sinks) e.push_back({p + "self_attn.sinks", {s.num_heads}});
+    if (s.moe_layer(l)) {
+      moe_expected_tensors(s, l, e);
+      continue;
+    }
     e.push_back({p + "mlp.gate_proj.weight", {I, H}});
     e.push_back({p + "mlp.up_proj.weight", {I, H}});
     e.push_back({p + "mlp.down_proj.weight", {H, I}});
@@ -91,9 +97,14 @@ std::unique_ptr<Model> Model::load(const std::string& path, const LoadOptions& o
     if (info.shape != shape)
       throw Error(str_cat(ck.file_of(name), ": tensor '", name, "' has shape ", shape_str(info.shape),
                           " but config.json implies ", shape_str(shape)));
-    if (info.dtype != DType::F32 && info.dtype != DType::BF16 && info.dtype != DType::F16)
+    if (is_mxfp4_tensor(name)) {
+      if (info.dtype != DType::U8)
+        throw Error(str_cat(ck.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(info.dtype),
+                            " (expected U8: MXFP4 blocks or e8m0 scales)"));
+    } else if (info.dtype != DType::F32 && info.dtype != DType::BF16 && info.dtype != DType::F16) {
       throw Error(str_cat(ck.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(info.dtype),
                           " (expected F32, BF16 or F16)"));
+    }
   }
   for (auto& name : ck.names())
     if (!want.count(name) && !ignorable(name, spec))
@@ -124,6 +135,8 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
   m->quantization_ = opts.quantization;
   TRITIUM_CHECK(!m->quantization_ || *m->quantization_ == DType::F8E4M3, "weight quantization ",
                 dtype_name(*m->quantization_), " is not supported (fp8 only)");
+  TRITIUM_CHECK(!m->quantization_ || !spec.is_moe(), "--quantization fp8 is not supported for ", spec.architecture,
+                " (mixture-of-experts models run their experts in the checkpoint's format: bf16, or MXFP4 for gpt-oss)");
   const bool cpu = opts.device.is_cpu();
   auto expected = expected_tensors(spec);
   std::map<std::string, Shape> shapes(expected.begin(), expected.end());
@@ -226,9 +239,15 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
       L.q_norm = vec(p + "self_attn.q_norm.weight");
       L.k_norm = vec(p + "self_attn.k_norm.weight");
     }
-    linear_parts(L.gate_up, p + "mlp.", {"gate_proj", "up_proj"}, spec.mlp_bias);
-    add_weight(L.down, fetch(p + "mlp.down_proj.weight"));
-    if (spec.mlp_bias) L.down.biases.push_back(vec(p + "mlp.down_proj.bias"));
+    // sinks: F32 on every device (the attention kernels read them as fp32)
+    if (spec.attention_sinks) L.sinks = to_f32_host(fetch(p + "self_attn.sinks")).to(opts.device);
+    if (spec.moe_layer(l)) {
+      load_moe_layer(spec, l, fetch, opts.device, m->compute_dtype_, L);
+    } else {
+      linear_parts(L.gate_up, p + "mlp.", {"gate_proj", "up_proj"}, spec.mlp_bias);
+      add_weight(L.down, fetch(p + "mlp.down_proj.weight"));
+      if (spec.mlp_bias) L.down.biases.push_back(vec(p + "mlp.down_proj.bias"));
+    }
     m->layers_.push_back(std::move(L));
   }
   m->final_norm_ = vec("model.norm.weight");
@@ -238,14 +257,29 @@ std::unique_ptr<Model> Model::build(const ModelSpec& spec, const WeightFn& get, 
   int64_t held = int64_t(m->embed_.nbytes() + m->final_norm_.nbytes());
   if (!spec.tie_word_embeddings) held += int64_t(m->lm_head_.nbytes());
   for (const LayerWeights& L : m->layers_) {
-    for (const Tensor* t : {&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm})
+    for (const Tensor* t : {&L.input_norm, &L.post_norm, &L.q_norm, &L.k_norm, &L.sinks})
       if (t->defined()) held += int64_t(t->nbytes());
-    for (const Linear* lin : {&L.qkv, &L.o, &L.gate_up, &L.down})
+    for (const Linear* lin : {&L.qkv, &L.o, &L.gate_up, &L.down, &L.router})
       for (const auto* list : {&lin->weights, &lin->biases, &lin->scales})
         for (const Tensor& t : *list) held += int64_t(t.nbytes());
+    const int64_t experts = expert_bytes(L) * L.experts.num_experts();
+    held += experts;
+    m->expert_bytes_ += experts;
   }
   m->weight_bytes_ = held;
   return m;
+}
+
+double Model::decode_weight_bytes(int64_t batch) const {
+  double b = double(weight_bytes_ - expert_bytes_);
+  if (!spec_.tie_word_embeddings)  // the step reads `batch` rows of the table, not all of it
+    b -= double(embed_.nbytes()) * (1.0 - std::min(1.0, double(batch) / double(std::max<int64_t>(1, spec_.vocab_size))));
+  for (int64_t l = 0; l < spec_.num_layers; ++l) {
+    const LayerWeights& L = layers_[size_t(l)];
+    if (L.experts.num_experts() > 0)
+      b += expected_active_experts(L.experts.num_experts(), spec_.moe.top_k, batch) * double(expert_bytes(L));
+  }
+  return b;
 }
 
 int64_t Model::kv_bytes_per_block(int64_t block_size) const {
@@ -284,6 +318,8 @@ ModelSpec synthetic_spec(const std::string& name) {
   } else if (name == "tiny") {  // for tests and smoke runs
     s.vocab_size = 512; s.hidden_size = 128; s.intermediate_size = 256; s.num_layers = 2; s.num_heads = 4;
     s.num_kv_heads = 2; s.head_dim = 32; s.max_position_embeddings = 2048;
+  } else if (moe_synthetic_spec(name, s)) {  // gpt-oss, Mixtral, Qwen3-MoE shapes (model/moe.cpp)
+    return s;
   } else {
     std::string list;
     for (auto& n : Model::synthetic_names()) list += (list.empty() ? "" : ", ") + n;
@@ -294,13 +330,18 @@ ModelSpec synthetic_spec(const std::string& name) {
   return s;
 }
 
-std::vector<std::string> Model::synthetic_names() { return {"tiny", "llama-1b", "llama-3b", "llama-8b", "qwen3-0.6b"}; }
+std::vector<std::string> Model::synthetic_names() {
+  std::vector<std::string> n = {"tiny", "llama-1b", "llama-3b", "llama-8b", "qwen3-0.6b"};
+  for (auto& m : moe_synthetic_names()) n.push_back(m);
+  return n;
+}
 
 std::unique_ptr<Model> Model::synthetic(const std::string& name, const LoadOptions& opts) {
   ModelSpec spec = synthetic_spec(name);
   uint64_t counter = 0;
   // Deterministic pseudo-random weights, scaled like a trained model's (unit-ish activations).
   auto get = [&](const std::string& wname, const Shape& shape) {
+    if (is_mxfp4_tensor(wname)) return synthetic_mxfp4(wname, shape, ++counter);
     Tensor t = Tensor::empty(shape, DType::BF16);
     uint16_t* p = t.data<uint16_t>();
     const int64_t n = t.numel();

@@ -1,4 +1,5 @@
-// A decoder-only transformer (Llama family: Llama, Mistral, Qwen2, Qwen3) written with ops.
+// A decoder-only transformer (Llama family: Llama, Mistral, Qwen2, Qwen3; with experts: Mixtral,
+// Qwen3-MoE, gpt-oss) written with ops.
 // forward() takes a flattened batch: prefill chunks and decodes of many sequences together.
 #pragma once
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "core/tensor.h"
 #include "kv/block_pool.h"
 #include "model/config.h"
+#include "ops/moe.h"
 #include "ops/runtime.h"
 
 namespace tritium {
@@ -67,7 +69,10 @@ struct Linear {
 
 struct LayerWeights {
   Tensor input_norm, post_norm, q_norm, k_norm;
-  Linear qkv, o, gate_up, down;
+  Linear qkv, o, gate_up, down;  // gate_up / down: dense MLP layers only
+  Tensor sinks;                  // attention sinks (gpt-oss): F32 [num_heads]
+  Linear router;                 // MoE layers (model/moe.h): [E, H] (+ bias)
+  ops::MoeExperts experts;       // MoE layers
 };
 
 class Model {
@@ -92,6 +97,11 @@ class Model {
   // checkpoint's) unless LoadOptions::quantization made them F8E4M3.
   std::optional<DType> quantization() const { return quantization_; }
   int64_t weight_bytes() const { return weight_bytes_; }  // bytes of the weights as held
+  // The weight bytes a decode step of `batch` sequences must read at least: every weight but the
+  // embedding table once (of the embedding only `batch` rows, unless it is tied to the lm_head),
+  // and of each MoE layer only the experts its tokens pick (expected_active_experts, model/moe.h),
+  // in the format they are held in (MXFP4: 4.25 bits a weight).
+  double decode_weight_bytes(int64_t batch) const;
   int64_t kv_bytes_per_block(int64_t block_size) const;
 
   KVCache allocate_kv_cache(int64_t num_blocks, int64_t block_size) const;
@@ -151,6 +161,7 @@ class Model {
   DType kv_dtype_ = DType::F32;
   std::optional<DType> quantization_;
   int64_t weight_bytes_ = 0;
+  int64_t expert_bytes_ = 0;  // of all MoE layers' experts (in weight_bytes_)
   Tensor embed_, final_norm_, lm_head_;
   std::vector<LayerWeights> layers_;
   Tensor rope_table_;  // [max positions, rotary_dim] F32 on the device

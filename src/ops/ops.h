@@ -30,6 +30,10 @@ struct AttentionArgs {
   // 0..decode_seqs-1). A backend may give them a decode kernel in a mixed batch (CUDA does);
   // the result is the same either way. 0: no promise.
   int64_t decode_seqs = 0;
+  // Attention sinks (gpt-oss): F32 [num_heads] on q's device, one logit per query head that
+  // joins each softmax as a score with no value (p_j = exp(s_j) / (exp(sink) + sum_i exp(s_i)));
+  // null: none.
+  const Tensor* sinks = nullptr;
 };
 
 // Per-row sampling controls for ops::sample, on the logits' device, [R] each.
@@ -41,6 +45,9 @@ struct SampleArgs {
   Tensor seeds;        // I64: the row's random stream ...
   Tensor steps;        // I32: ... and its position in it (uniforms = Philox(seed + step << 32, token id))
 };
+
+struct MoeRouteArgs;  // ops/moe.h
+struct MoeExperts;
 
 struct OpTable {
   void (*embedding)(const Tensor& ids, const Tensor& table, Tensor& out);
@@ -76,6 +83,11 @@ struct OpTable {
   void (*rms_norm_fp8)(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
   // Structured output's token masks (see apply_token_bitmask below).
   void (*apply_token_bitmask)(Tensor& logits, const Tensor& bitmask, const Tensor& rows);
+  // Mixture of experts (ops/moe.h).
+  void (*moe_route)(const Tensor& x, const Tensor& router, const Tensor* bias, const MoeRouteArgs& args, Tensor& ids,
+                    Tensor& weights);
+  void (*moe_experts)(const Tensor& x, const Tensor& ids, const Tensor& weights, const MoeExperts& experts,
+                      Tensor& out);
 };
 
 void register_op_table(DeviceType type, const OpTable* table);

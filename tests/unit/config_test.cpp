@@ -128,6 +128,74 @@ TEST(Config, ArchitectureRules) {
   EXPECT_EQ(parse(lt).sliding_window, std::vector<int64_t>({16, 0}));
 }
 
+TEST(Config, MixtureOfExperts) {
+  json mx = base_config("MixtralForCausalLM");
+  mx["num_local_experts"] = 8;
+  mx["num_experts_per_tok"] = 2;
+  ModelSpec m = parse(mx);
+  EXPECT_EQ(m.moe.num_experts, 8);
+  EXPECT_EQ(m.moe.top_k, 2);
+  EXPECT_EQ(m.moe.intermediate_size, 128);
+  EXPECT_EQ(m.moe.router, RouterKind::SoftmaxTopK);
+  EXPECT_TRUE(m.moe.renormalize);
+  EXPECT_EQ(m.moe.layers, std::vector<bool>({true, true}));
+  EXPECT_FALSE(m.moe.any_mxfp4());
+  mx["num_experts_per_tok"] = 9;
+  EXPECT_NE(error_of(mx).find("num_experts_per_tok (9)"), std::string::npos) << error_of(mx);
+
+  json q = base_config("Qwen3MoeForCausalLM");
+  q["num_hidden_layers"] = 6;
+  q["num_experts"] = 16;
+  q["num_experts_per_tok"] = 4;
+  q["moe_intermediate_size"] = 32;
+  q["decoder_sparse_step"] = 2;
+  q["mlp_only_layers"] = {3};
+  ModelSpec qs = parse(q);
+  EXPECT_TRUE(qs.qk_norm);
+  EXPECT_FALSE(qs.moe.renormalize);  // norm_topk_prob defaults to false
+  EXPECT_EQ(qs.moe.intermediate_size, 32);
+  EXPECT_EQ(qs.moe.layers, std::vector<bool>({false, true, false, false, false, true}));
+  q.erase("moe_intermediate_size");
+  EXPECT_NE(error_of(q).find("'moe_intermediate_size'"), std::string::npos);
+  q["moe_intermediate_size"] = 32;
+  q["num_experts"] = 0;  // no experts: a dense model
+  EXPECT_FALSE(parse(q).is_moe());
+
+  json g = base_config("GptOssForCausalLM");
+  g["num_hidden_layers"] = 4;
+  g["num_local_experts"] = 32;
+  g["num_experts_per_tok"] = 4;
+  g["sliding_window"] = 128;
+  g["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 32.0}, {"beta_fast", 32.0}, {"beta_slow", 1.0},
+                       {"truncate", false}, {"original_max_position_embeddings", 4096}};
+  g["max_position_embeddings"] = 131072;
+  ModelSpec gs = parse(g);
+  EXPECT_TRUE(gs.attention_sinks && gs.qkv_bias && gs.o_bias);
+  EXPECT_EQ(gs.moe.router, RouterKind::TopKSoftmax);
+  EXPECT_EQ(gs.moe.activation, ExpertActivation::SwigluClamp);
+  EXPECT_TRUE(gs.moe.interleaved_gate_up && gs.moe.router_bias && gs.moe.expert_bias);
+  EXPECT_EQ(gs.moe.swiglu_limit, 7.0);
+  EXPECT_EQ(gs.sliding_window, std::vector<int64_t>({128, 0, 128, 0}));  // transformers' default alternation
+  EXPECT_FALSE(gs.rope.truncate);
+  EXPECT_NEAR(gs.rope.attention_factor, 0.1 * std::log(32.0) + 1.0, 1e-12);
+  // MXFP4 experts, except those modules_to_not_convert names (transformers' rules: a regex
+  // matching the module name's start, or a suffix of it)
+  g["quantization_config"] = {{"quant_method", "mxfp4"},
+                              {"modules_to_not_convert", {"model.layers.*.self_attn", "lm_head", "model.layers.1"}}};
+  EXPECT_EQ(parse(g).moe.mxfp4, std::vector<bool>({true, false, true, true}));
+  g["quantization_config"]["modules_to_not_convert"] = {"experts"};
+  EXPECT_EQ(parse(g).moe.mxfp4, std::vector<bool>({false, false, false, false}));
+  g["quantization_config"] = {{"quant_method", "awq"}};
+  EXPECT_NE(error_of(g).find("quant_method 'awq' is not supported"), std::string::npos) << error_of(g);
+  g["quantization_config"] = {{"quant_method", "mxfp4"}};
+  g["hidden_size"] = 48;  // not a multiple of the 32-element blocks
+  g["head_dim"] = 16;
+  EXPECT_NE(error_of(g).find("multiples of 32"), std::string::npos) << error_of(g);
+  json d = base_config();
+  d["quantization_config"] = {{"quant_method", "mxfp4"}};
+  EXPECT_NE(error_of(d).find("quantization_config is not supported for LlamaForCausalLM"), std::string::npos);
+}
+
 TEST(Config, HeadDimOverrideAndPartialRotary) {
   json j = base_config();
   j["head_dim"] = 32;

@@ -150,6 +150,29 @@ TEST(Engine, SixtyFourMixedRequestsMatchAlone) {
   EXPECT_GT(e.impl().planned_steps.load(), 0) << "no step was planned while the previous one ran";
 }
 
+TEST(Engine, MoeRequestsMatchAlone) {
+  // Mixture-of-experts fixtures (experts picked per token, MXFP4 and bf16 experts, sinks and
+  // sliding windows): continuous batching with chunked prefill gives each request its tokens
+  // alone. Prompt + output stay within the gpt-oss fixtures' 64 positions.
+  for (const char* name : {"mixtral", "qwen3_moe", "qwen3_moe_step2", "gpt_oss_mxfp4", "gpt_oss_bf16"}) {
+    std::vector<Req> reqs;
+    std::mt19937 g{17};
+    for (int i = 0; i < 24; ++i) {
+      Req q;
+      for (int k = 0, n = 1 + int(g() % 30); k < n; ++k) q.prompt.push_back(int32_t(3 + g() % 253));
+      q.max_tokens = 1 + int(g() % 30);
+      reqs.push_back(std::move(q));
+    }
+    auto ref = alone(test::golden_dir(name), reqs, greedy());
+    EngineConfig c = config(name);
+    c.max_num_batched_tokens = 48;
+    Engine e(c);
+    EXPECT_EQ(batched(e, reqs, greedy()), ref) << name;
+    wait_idle(e);
+    EXPECT_EQ(e.metrics().kv_blocks_free, e.metrics().kv_blocks_total) << name << ": blocks leaked";
+  }
+}
+
 TEST(Engine, WithoutOverlapTheSameTokens) {
   auto reqs = mixed_requests(32, 7, 256);
   auto ref = alone(test::golden_dir("llama"), reqs, greedy());

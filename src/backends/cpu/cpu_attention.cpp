@@ -1,5 +1,6 @@
 // CPU paged attention: each query token attends causally (optionally within a sliding
-// window) to its sequence's keys, read from the block table. Parallel over (token, head).
+// window) to its sequence's keys, read from the block table, with an attention sink per head
+// when given (ops::AttentionArgs::sinks). Parallel over (token, head).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -41,6 +42,12 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
     for (int32_t t = cu[s]; t < cu[s + 1]; ++t) seq_of[size_t(t)] = int32_t(s);
   }
   const int64_t group = nh / nkv;
+  const float* sinks = nullptr;
+  if (args.sinks) {
+    TRITIUM_CHECK(args.sinks->dtype() == DType::F32 && args.sinks->is_contiguous() && args.sinks->numel() == nh,
+                  "attention (cpu): sinks ", args.sinks->str(), " must be contiguous F32 [", nh, "]");
+    sinks = args.sinks->data<float>();
+  }
   // Row `slot` of kv head kvh of a cache, as F32 (an fp8 cache's row decoded into buf).
   const bool fp8 = kv_dt == DType::F8E4M3;
   static const std::vector<float> fp8_lut = [] {
@@ -74,7 +81,10 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
         scores[size_t(j - lo)] = sc;
         mx = std::max(mx, sc);
       }
-      double sum = 0;
+      // an attention sink joins the softmax as one more score with no value
+      const float sink = sinks ? sinks[h] : 0.f;
+      if (sinks) mx = std::max(mx, sink);
+      double sum = sinks ? std::exp(double(sink - mx)) : 0.0;
       for (auto& sc : scores) {
         sc = std::exp(sc - mx);
         sum += sc;

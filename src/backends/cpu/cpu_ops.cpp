@@ -170,7 +170,7 @@ const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
                                  &attention, &sample, nullptr, nullptr, nullptr,  // fusions: composed (ops.h)
                                  &linear_argmax, &quantize_fp8_rows, &linear_fp8, nullptr, nullptr,
-                                 &apply_token_bitmask};
+                                 &apply_token_bitmask, &moe_route, &moe_experts};
   return t;
 }
 

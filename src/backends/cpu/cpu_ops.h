@@ -1,6 +1,7 @@
 // CPU reference implementations of the ops (f32 activations; f32/bf16/f16 weights, or fp8 e4m3 ones
 // with per-row scales).
 #pragma once
+#include "ops/moe.h"
 #include "ops/ops.h"
 
 namespace tritium::cpu {
@@ -24,6 +25,11 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
                const ops::AttentionArgs& args, Tensor& out);
 void sample(const Tensor& logits, const ops::SampleArgs& args, Tensor& out_ids);
 void apply_token_bitmask(Tensor& logits, const Tensor& bitmask, const Tensor& rows);
+// Mixture of experts (ops/moe.h).
+void moe_route(const Tensor& x, const Tensor& router, const Tensor* bias, const ops::MoeRouteArgs& args, Tensor& ids,
+               Tensor& weights);
+void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const ops::MoeExperts& experts,
+                 Tensor& out);
 // The uniform in [0, 1) Triton's tl.rand(seed, offset) gives (Philox-4x32-10).
 float philox_uniform(uint64_t seed, uint32_t offset);
 

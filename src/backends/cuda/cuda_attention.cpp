@@ -19,6 +19,9 @@
 //       into a CUDA graph.
 //   GQA groups larger than the decode kernel's BLOCK_G go through the prefill kernel.
 //
+// Attention sinks (AttentionArgs::sinks, gpt-oss) are a runtime argument of every variant
+// (has_sinks; kernels/triton/attention.py), so each kernel above takes them.
+//
 // fp8 e4m3 caches (F8E4M3) take the pack's `..._kvfp8_...` builds of the same kernels (bf16
 // activations, block size 16, sm89+); the variant is picked by its k_cache_ptr type.
 //
@@ -118,6 +121,16 @@ void check_block_tables(const Tensor& block_tables, Device dev, int64_t S) {
 }
 
 // out's token and head strides: [T, nh * hd] or [T, nh, hd].
+// The sinks argument of the kernels (any aligned pointer when there are none) and has_sinks.
+std::pair<const void*, int32_t> sinks_arg(const ops::AttentionArgs& args, const Tensor& any, Device dev, int64_t nh) {
+  if (!args.sinks) return {any.data(), 0};
+  const Tensor& s = *args.sinks;
+  check_device(s, dev, kOp, "sinks");
+  TRITIUM_CHECK(s.dtype() == DType::F32 && s.is_contiguous() && s.numel() == nh, "attention (cuda): sinks ",
+                describe(s), " must be contiguous F32 [", nh, "] (one per query head)");
+  return {s.data(), 1};
+}
+
 std::pair<int64_t, int64_t> out_strides(const Tensor& out, int64_t T, int64_t nh, int64_t hd) {
   if (out.dim() == 2) {
     TRITIUM_CHECK(out.size(0) == T && out.size(1) == nh * hd, "attention (cuda): out ", describe(out),
@@ -164,6 +177,7 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   const DType dt = q.dtype();
   const int32_t window = to_i32(std::max<int64_t>(0, args.sliding_window), kOp, "sliding_window");
   const int32_t q_per_kv = to_i32(nh / nkv, kOp, "q_per_kv");
+  const auto [sinks, has_sinks] = sinks_arg(args, q, dev, nh);
 
   // Sequences [0, D) go to the decode kernels: all of them in a decode batch, the leading
   // decodes the caller names in a mixed one.
@@ -180,11 +194,11 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
     const DecodeSplit sp = decode_split(cat, D, nkv, block_tables, block_size, *part);
     DecodePartials pa(D, nh, sp.parts, hd, dev);
     launch(dev, *part, {grid_dim(D, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
-           {q, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out, args.scale,
+           {q, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out, sinks, args.scale,
             to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
             to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
             to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
-            window, to_i32(sp.partition, kOp, "partition size")},
+            window, to_i32(sp.partition, kOp, "partition size"), has_sinks},
            kOp);
     // one partition: the kernel wrote the normalized output
     if (sp.parts > 1) launch_reduce(*red, dev, pa, out, D, nh, sp.parts, o_st, o_sh);
@@ -196,11 +210,11 @@ void attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, co
   TRITIUM_CHECK(pre, no_kernel(cat, "prefill_attention_kernel", "q_ptr", dt, hd, block_size, kv));
   const int64_t bm = pre->cx("BLOCK_M");
   launch(dev, *pre, {grid_dim(cdiv(max_query_len, bm), kOp), grid_dim(nh, kOp), grid_dim(S - first, kOp)},
-         {q, k_cache, v_cache, out, block_tables, cu_seqlens_q, seq_lens, args.scale,
+         {q, k_cache, v_cache, out, block_tables, cu_seqlens_q, seq_lens, sinks, args.scale,
           to_i32(q.stride(0), kOp, "q token stride"), to_i32(q.stride(1), kOp, "q head stride"),
           to_i32(o_st, kOp, "out token stride"), to_i32(o_sh, kOp, "out head stride"),
           to_i32(block_tables.stride(0), kOp, "block table stride"), to_i32(nkv, kOp, "num_kv_heads"), q_per_kv,
-          window, to_i32(first, kOp, "first sequence")},
+          window, to_i32(first, kOp, "first sequence"), has_sinks},
          kOp);
 }
 
@@ -265,13 +279,14 @@ void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cs_index, 
   }();
   if (fused3 && !two_only && sp.parts == 1 && S * nkv <= 4 * int64_t(cat.sm_count())) fused = fused3;
   DecodePartials pa(S, nh, sp.parts, hd, dev);
+  const auto [sinks, has_sinks] = sinks_arg(args, qkv, dev, nh);
   launch(dev, *fused, {grid_dim(S, kOp), grid_dim(nkv, kOp), grid_dim(sp.parts, kOp)},
          {qkv, cs_index, cos_sin, slot_mapping, k_cache, v_cache, block_tables, seq_lens, pa.acc, pa.ml, out,
-          args.scale, to_i32(qkv.stride(0), kOp, "qkv row stride"), to_i32(o_st, kOp, "out token stride"),
+          sinks, args.scale, to_i32(qkv.stride(0), kOp, "qkv row stride"), to_i32(o_st, kOp, "out token stride"),
           to_i32(o_sh, kOp, "out head stride"), to_i32(block_tables.stride(0), kOp, "block table stride"),
           to_i32(nkv, kOp, "num_kv_heads"), to_i32(nh / nkv, kOp, "q_per_kv"),
           to_i32(std::max<int64_t>(0, args.sliding_window), kOp, "sliding_window"),
-          to_i32(sp.partition, kOp, "partition size")},
+          to_i32(sp.partition, kOp, "partition size"), has_sinks},
          kOp);
   if (sp.parts > 1) launch_reduce(*red, dev, pa, out, S, nh, sp.parts, o_st, o_sh);
 }

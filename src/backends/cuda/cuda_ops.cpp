@@ -224,7 +224,7 @@ const ops::OpTable& op_table() {
   static const ops::OpTable t = {&embedding, &rms_norm, &add_rms_norm, &linear, &silu_and_mul, &rope_write_kv,
                                  &attention, &sample, &linear_add_rms_norm, &linear_silu_mul,
                                  &rope_attention, &linear_argmax, &quantize_fp8_rows, &linear_fp8,
-                                 &linear_fp8_silu_mul, &rms_norm_fp8, &apply_token_bitmask};
+                                 &linear_fp8_silu_mul, &rms_norm_fp8, &apply_token_bitmask, &moe_route, &moe_experts};
   return t;
 }
 

@@ -17,6 +17,7 @@
 //     k inside qkv unrotated (nothing reads it afterwards); the CPU rotates it in qkv too.
 //   - token ids, positions and slots are not range-checked on the device (the CPU checks).
 #pragma once
+#include "ops/moe.h"
 #include "ops/ops.h"
 
 namespace tritium::cuda {
@@ -53,6 +54,11 @@ void linear_fp8(const Tensor& xq, const Tensor& x_scales, const Tensor& w, const
 void linear_fp8_silu_mul(const Tensor& xq, const Tensor& x_scales, const Tensor& w_gate_up, const Tensor& w_scales,
                          Tensor& out, Tensor& scratch);
 void rms_norm_fp8(const Tensor* x, Tensor& residual, const Tensor& w, float eps, Tensor& q, Tensor& scales);
+// Mixture of experts (cuda_moe.cpp; ops/moe.h).
+void moe_route(const Tensor& x, const Tensor& router, const Tensor* bias, const ops::MoeRouteArgs& args, Tensor& ids,
+               Tensor& weights);
+void moe_experts(const Tensor& x, const Tensor& ids, const Tensor& weights, const ops::MoeExperts& experts,
+                 Tensor& out);
 // Decode batches (one query token per sequence): one kernel (decode_rope_attention_kernel);
 // anything else, or no such kernel in the pack: rope_write_kv then attention.
 void rope_attention(Tensor& qkv, const Tensor& cos_sin, const Tensor& cos_sin_index, const Tensor& slot_mapping,
