@@ -25,7 +25,8 @@ fi
 APT_PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip python3-venv
   nlohmann-json3-dev libboost-dev libpcre2-dev libutf8proc-dev libcli11-dev libspdlog-dev
   libfmt-dev libxxhash-dev libgtest-dev libbenchmark-dev libcurl4-openssl-dev)
-[ "$want_test" = 1 ] && APT_PKGS+=(nodejs npm)
+# clang + compiler-rt: the libFuzzer targets (make fuzz).
+[ "$want_test" = 1 ] && APT_PKGS+=(nodejs npm clang libclang-rt-dev)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
