@@ -3,7 +3,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps test-deps configure build test run clean
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps test-deps configure build test test-sanitize fuzz run clean
 
 all: build
 
@@ -23,6 +25,21 @@ test: test-deps configure
 	@cmake --build $(BUILD) -j $(JOBS)
 	@scripts/fetch-default-model.sh > /dev/null
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The unit and conformance suites built with ASan + UBSan (build-asan); any report fails the test.
+test-sanitize: test-deps
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRITIUM_SANITIZE=ON -DTRITIUM_CUDA=OFF $(CMAKE_FLAGS) > /dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -L 'unit|conformance' -E triton_kernels_interpret
+
+# Every libFuzzer target (tests/fuzz) for FUZZ_SECONDS seconds each, one after another (build-fuzz, clang).
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRITIUM_FUZZ=ON \
+	  -DTRITIUM_BUILD_TESTS=OFF -DTRITIUM_CUDA=OFF $(CMAKE_FLAGS) > /dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 run: build
 	@scripts/demo.sh $(BUILD)/tritium

@@ -3,14 +3,17 @@
 # Idempotent: a second run installs nothing. Works as root; uses sudo otherwise.
 #   scripts/install-deps.sh          build dependencies (apt)
 #   scripts/install-deps.sh --test   also the test references (pip, npm)
+#   scripts/install-deps.sh --fuzz   also clang for the libFuzzer targets (implies --test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_fuzz=0
 for a in "$@"; do
   case "$a" in
     --test) want_test=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --fuzz) want_test=1; want_fuzz=1 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -27,6 +30,8 @@ APT_PKGS=(build-essential cmake ninja-build pkg-config python3 python3-pip pytho
   libfmt-dev libxxhash-dev libgtest-dev libbenchmark-dev libcurl4-openssl-dev)
 # chromium: the browser the web-page test drives with playwright-core.
 [ "$want_test" = 1 ] && APT_PKGS+=(nodejs npm chromium)
+# clang + compiler-rt: the libFuzzer targets (make fuzz, which passes --fuzz).
+[ "$want_fuzz" = 1 ] && APT_PKGS+=(clang libclang-rt-dev)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do

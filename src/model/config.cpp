@@ -356,13 +356,13 @@ ModelSpec ModelSpec::from_dir(const std::string& dir) {
   fs::path d(dir);
   fs::path cfg = d / "config.json";
   if (!fs::exists(cfg)) throw Error(str_cat(dir, ": no config.json (is this a Hugging Face model directory?)"));
-  ModelSpec s = from_json_text(read_file(cfg.string()), cfg.string());
+  ModelSpec s = from_json_text(read_file(cfg.string(), kMaxConfigJsonBytes, "config.json"), cfg.string());
   fs::path gen = d / "generation_config.json";
   if (fs::exists(gen)) {
     std::string where = gen.string();
     json g;
     try {
-      g = json::parse(read_file(gen.string()));
+      g = json::parse(read_file(gen.string(), kMaxConfigJsonBytes, "generation_config.json"));
     } catch (const json::exception& e) {
       throw Error(str_cat(where, ": not valid JSON (", e.what(), ")"));
     }

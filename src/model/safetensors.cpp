@@ -11,13 +11,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/file.h"
+
 namespace tritium {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// No real checkpoint header comes near this; a larger value means a corrupt or hostile file.
-static constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -39,17 +38,26 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
   if (m == MAP_FAILED) throw Error(str_cat(path, ": mmap failed (", std::strerror(errno), ")"));
   f->map_ = m;
   f->map_size_ = size;
-  const char* base = static_cast<const char*>(m);
+  SafetensorsHeader h = parse_safetensors_header(static_cast<const char*>(m), size, path);
+  f->data_ = static_cast<const char*>(m) + h.data_offset;
+  f->tensors_ = std::move(h.tensors);
+  f->metadata_ = std::move(h.metadata);
+  f->self_ = f;
+  return f;
+}
 
+SafetensorsHeader parse_safetensors_header(const char* base, size_t size, const std::string& path) {
+  SafetensorsHeader out;
+  if (size < 8) throw Error(str_cat(path, ": file is ", size, " bytes, too short for a safetensors header"));
   uint64_t hlen = 0;
   std::memcpy(&hlen, base, 8);  // little-endian on every platform we build for
-  if (hlen > kMaxHeaderBytes)
-    throw Error(str_cat(path, ": header length ", hlen, " bytes is absurdly large (limit ", kMaxHeaderBytes, ")"));
+  if (hlen > kMaxSafetensorsHeaderBytes)
+    throw Error(str_cat(path, ": header length ", hlen, " bytes is more than the limit (", kMaxSafetensorsHeaderBytes,
+                        " bytes)"));
   if (hlen > size - 8)
     throw Error(str_cat(path, ": header length ", hlen, " exceeds the file (", size - 8, " bytes after the length)"));
-  f->data_ = base + 8 + hlen;
+  out.data_offset = 8 + hlen;
   size_t data_size = size - 8 - hlen;
-
   json header;
   try {
     header = json::parse(base + 8, base + 8 + hlen);
@@ -64,7 +72,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (name == "__metadata__") {
       if (it->is_object())
         for (auto m2 = it->begin(); m2 != it->end(); ++m2)
-          if (m2->is_string()) f->metadata_[m2.key()] = m2->get<std::string>();
+          if (m2->is_string()) out.metadata[m2.key()] = m2->get<std::string>();
       continue;
     }
     const json& e = it.value();
@@ -101,9 +109,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     if (info.end > data_size)
       throw Error(str_cat(where(), ": data_offsets [", info.begin, ", ", info.end,
                           ") fall outside the data section (", data_size, " bytes)"));
-    f->tensors_[name] = std::move(info);
+    out.tensors[name] = std::move(info);
   }
-  for (auto& [n, i] : f->tensors_) ranges.push_back(&i);
+  for (auto& [n, i] : out.tensors) ranges.push_back(&i);
   std::sort(ranges.begin(), ranges.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
   const TensorInfo* reach = nullptr;  // the earlier tensor whose range ends furthest
   for (const TensorInfo* r : ranges) {
@@ -112,8 +120,7 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
       throw Error(str_cat(path, ": tensors '", reach->name, "' and '", r->name, "' have overlapping byte ranges"));
     if (!reach || r->end > reach->end) reach = r;
   }
-  f->self_ = f;
-  return f;
+  return out;
 }
 
 SafetensorsFile::~SafetensorsFile() {
@@ -135,24 +142,10 @@ Checkpoint Checkpoint::open(const std::string& dir) {
   std::vector<std::string> files;
   fs::path index = d / "model.safetensors.index.json";
   if (fs::exists(index)) {
-    json j;
-    try {
-      std::ifstream in(index);
-      j = json::parse(in);
-    } catch (const json::exception& e) {
-      throw Error(str_cat(index.string(), ": not valid JSON (", e.what(), ")"));
-    }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object())
-      throw Error(str_cat(index.string(), ": missing object 'weight_map'"));
-    std::map<std::string, std::string> wm;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it->is_string()) throw Error(str_cat(index.string(), ": weight_map['", it.key(), "'] is not a string"));
-      std::string fname = it->get<std::string>();
-      if (fname.find('/') != std::string::npos || fname.find("..") != std::string::npos)
-        throw Error(str_cat(index.string(), ": weight_map['", it.key(), "'] names a file outside the directory"));
-      wm[it.key()] = fname;
+    std::map<std::string, std::string> wm = parse_safetensors_index(
+        read_file(index.string(), kMaxSafetensorsIndexBytes, "model.safetensors.index.json"), index.string());
+    for (auto& [name, fname] : wm)
       if (std::find(files.begin(), files.end(), fname) == files.end()) files.push_back(fname);
-    }
     std::sort(files.begin(), files.end());
     for (auto& fn : files) c.files_.push_back(SafetensorsFile::open((d / fn).string()));
     for (auto& [name, fn] : wm) {
@@ -180,6 +173,26 @@ Checkpoint Checkpoint::open(const std::string& dir) {
     }
   }
   return c;
+}
+
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(str_cat(where, ": not valid JSON (", e.what(), ")"));
+  }
+  if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
+    throw Error(str_cat(where, ": missing object 'weight_map'"));
+  std::map<std::string, std::string> wm;
+  for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+    if (!it->is_string()) throw Error(str_cat(where, ": weight_map['", it.key(), "'] is not a string"));
+    std::string fname = it->get<std::string>();
+    if (fname.empty() || fname.find('/') != std::string::npos || fname.find("..") != std::string::npos)
+      throw Error(str_cat(where, ": weight_map['", it.key(), "'] names a file outside the directory"));
+    wm[it.key()] = fname;
+  }
+  return wm;
 }
 
 Tensor Checkpoint::get(const std::string& name) const {

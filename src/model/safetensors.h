@@ -57,6 +57,23 @@ class Checkpoint {
   std::map<std::string, size_t> where_;
 };
 
+// No real checkpoint header comes near this; a larger one is corrupt or hostile.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
+
+struct SafetensorsHeader {
+  std::map<std::string, TensorInfo> tensors;
+  std::map<std::string, std::string> metadata;
+  size_t data_offset = 0;  // where the data section starts
+};
+// Parses and validates the header of a safetensors file held in bytes [base, base + size): every
+// tensor's dtype, shape and byte range (inside the data section, no overlaps). Throws Error
+// naming `path` and the problem.
+SafetensorsHeader parse_safetensors_header(const char* base, size_t size, const std::string& path);
+
+// model.safetensors.index.json text -> weight_map (tensor name -> shard file name); shard names
+// must stay inside the directory. Throws Error naming `where`.
+std::map<std::string, std::string> parse_safetensors_index(const std::string& text, const std::string& where);
+
 // Writes a safetensors file (tests, tools). Tensors must be contiguous CPU tensors.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});

@@ -114,7 +114,7 @@ ChatTemplate ChatTemplate::from_tokenizer_config(const ojson& cfg, const std::st
 ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
   ojson cfg = ojson::object();
   std::string cfg_path = dir + "/tokenizer_config.json";
-  if (auto text = try_read_file(cfg_path)) {
+  if (auto text = try_read_file(cfg_path, kMaxTokenizerConfigBytes, "tokenizer_config.json")) {
     try {
       cfg = ojson::parse(*text);
     } catch (const std::exception& e) {
@@ -122,7 +122,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
     }
   }
   // Legacy special_tokens_map.json fills tokens the config does not name.
-  if (auto text = try_read_file(dir + "/special_tokens_map.json")) {
+  if (auto text = try_read_file(dir + "/special_tokens_map.json", kMaxTokenizerConfigBytes, "special_tokens_map.json")) {
     try {
       ojson stm = ojson::parse(*text);
       for (const char* k : kSpecialTokenAttrs)
@@ -131,7 +131,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
       throw Error(str_cat(dir, "/special_tokens_map.json: invalid JSON: ", e.what()));
     }
   }
-  std::string jinja = try_read_file(dir + "/chat_template.jinja").value_or("");
+  std::string jinja = try_read_file(dir + "/chat_template.jinja", kMaxChatTemplateBytes, "chat_template.jinja").value_or("");
   if (jinja.empty() && !cfg.contains("chat_template"))
     throw Error(str_cat(dir, ": no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)"));
   return from_tokenizer_config(cfg, jinja);

@@ -97,6 +97,8 @@ Value py_round(const Value& v, int64_t precision, const std::string& method) {
 }
 
 std::string do_indent(const std::string& s, const std::string& ind, bool first, bool blank) {
+  uint64_t newlines = uint64_t(std::count(s.begin(), s.end(), '\n')) + std::count(s.begin(), s.end(), '\r') + 1;
+  check_size(s.size() + newlines * ind.size(), "string");
   // Split like Python's str.splitlines() after appending a newline (Jinja2's behaviour).
   std::vector<std::string> lines;
   std::string text = s + "\n";
@@ -224,6 +226,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
         if (!first) out += sep;
         first = false;
         out += (attribute && !attribute->is_none()) ? attr_path(x, *attribute).str() : x.str();
+        check_size(out.size(), "string");
       }
       return Value(out);
     };
@@ -246,7 +249,11 @@ const std::unordered_map<std::string, FilterFn>& filters() {
       Value dflt = d ? *d : Value(int64_t{0});
       int base = static_cast<int>(a.get(1, "base") ? a.get(1, "base")->as_int() : 10);
       if (v.is_int() || v.is_bool()) return Value(v.as_int());
-      if (v.is_float()) return Value(static_cast<int64_t>(v.as_double()));
+      if (v.is_float()) {
+        double x = v.as_double();
+        if (!(x >= -9.2233720368547758e18 && x < 9.2233720368547758e18)) return dflt;  // inf, nan, beyond int64
+        return Value(static_cast<int64_t>(x));
+      }
       if (v.is_string()) {
         std::string s = py_strip(v.as_string(), nullptr, true, true);
         try {
@@ -381,7 +388,8 @@ const std::unordered_map<std::string, FilterFn>& filters() {
     f["rejectattr"] = [](const Value& v, CallArgs& a) { return select_like(v, a, true, false); };
     f["indent"] = [](const Value& v, CallArgs& a) {
       const Value* w = arg(a, 0, "width");
-      std::string ind = !w ? "    " : w->is_string() ? w->as_string() : std::string(static_cast<size_t>(w->as_int()), ' ');
+      if (w && !w->is_string()) check_size(uint64_t(std::max<int64_t>(w->as_int(), 0)), "indent");
+      std::string ind = !w ? "    " : w->is_string() ? w->as_string() : std::string(static_cast<size_t>(std::max<int64_t>(w->as_int(), 0)), ' ');
       return Value(do_indent(v.str(), ind, arg_bool(a, 1, "first", false), arg_bool(a, 2, "blank", false)));
     };
     f["batch"] = [](const Value& v, CallArgs& a) {
@@ -440,6 +448,7 @@ const std::unordered_map<std::string, FilterFn>& filters() {
       std::u32string u = utf8_decode(v.str());
       int64_t pad = width - static_cast<int64_t>(u.size());
       if (pad <= 0) return Value(v.str());
+      check_size(uint64_t(pad) + v.str().size(), "string");
       int64_t left = pad / 2 + (pad & width & 1);
       return Value(std::string(left, ' ') + v.str() + std::string(pad - left, ' '));
     };

@@ -1,7 +1,10 @@
 // Jinja evaluator (see jinja_eval.h): walks the syntax tree, writing output into a buffer.
 #include "tokenizer/jinja_eval.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -31,6 +34,27 @@ struct Frame {
 
 enum class Flow { Normal, Break, Continue };
 
+struct Budget {
+  RenderLimits limits;
+  uint64_t steps = 0;
+};
+thread_local Budget* g_budget = nullptr;
+
+void append(std::string& out, const std::string& s) {
+  check_size(uint64_t(out.size()) + s.size(), "output");
+  out += s;
+}
+
+// Python's ints are unbounded; ours are int64, so a result out of range is an error.
+int64_t checked_op(char op, int64_t x, int64_t y, const char* name) {
+  int64_t r = 0;
+  bool overflow = op == '+' ? __builtin_add_overflow(x, y, &r)
+                  : op == '-' ? __builtin_sub_overflow(x, y, &r)
+                              : __builtin_mul_overflow(x, y, &r);
+  if (overflow) throw Error(str_cat("integer overflow in ", name));
+  return r;
+}
+
 [[noreturn]] void fail_at(int line, int col, const std::string& msg) {
   throw LocatedError(str_cat("template error at line ", line, ", column ", col, ": ", msg));
 }
@@ -49,9 +73,10 @@ Value arith(const std::string& op, const Value& a, const Value& b) {
   };
   if (a.is_number() && b.is_number()) {
     bool fl = a.is_float() || b.is_float();
-    if (op == "+") return fl ? Value(a.as_double() + b.as_double()) : Value(a.as_int() + b.as_int());
-    if (op == "-") return fl ? Value(a.as_double() - b.as_double()) : Value(a.as_int() - b.as_int());
-    if (op == "*") return fl ? Value(a.as_double() * b.as_double()) : Value(a.as_int() * b.as_int());
+    int64_t x = fl ? 0 : a.as_int(), y = fl ? 0 : b.as_int();
+    if (op == "+") return fl ? Value(a.as_double() + b.as_double()) : Value(checked_op('+', x, y, "+"));
+    if (op == "-") return fl ? Value(a.as_double() - b.as_double()) : Value(checked_op('-', x, y, "-"));
+    if (op == "*") return fl ? Value(a.as_double() * b.as_double()) : Value(checked_op('*', x, y, "*"));
     if (op == "/") {
       if (b.as_double() == 0) throw Error("division by zero");
       return Value(a.as_double() / b.as_double());
@@ -59,6 +84,7 @@ Value arith(const std::string& op, const Value& a, const Value& b) {
     if (op == "//") {
       if (b.as_double() == 0) throw Error("integer division or modulo by zero");
       if (fl) return Value(std::floor(a.as_double() / b.as_double()));
+      if (x == INT64_MIN && y == -1) throw Error("integer overflow in //");
       return Value(floordiv(a.as_int(), b.as_int()));
     }
     if (op == "%") {
@@ -68,27 +94,40 @@ Value arith(const std::string& op, const Value& a, const Value& b) {
         if (r != 0 && ((r < 0) != (b.as_double() < 0))) r += b.as_double();
         return Value(r);
       }
+      if (y == -1) return Value(int64_t{0});  // INT64_MIN % -1 traps in C++
       int64_t r = a.as_int() % b.as_int();
       if (r != 0 && ((r < 0) != (b.as_int() < 0))) r += b.as_int();
       return Value(r);
     }
     if (op == "**") {
-      if (!fl && b.as_int() >= 0) {
-        int64_t r = 1, base = a.as_int();
-        for (int64_t e = b.as_int(); e > 0; --e) r *= base;
-        return Value(r);
+      if (!fl && y >= 0) {  // square and multiply: 63 steps at most, every product checked
+        int64_t acc = 1, base = x;
+        for (int64_t e = y; e > 0; e >>= 1) {
+          if (e & 1) acc = checked_op('*', acc, base, "**");
+          if (e > 1) base = checked_op('*', base, base, "**");
+        }
+        return Value(acc);
       }
       return Value(std::pow(a.as_double(), b.as_double()));
     }
   }
-  if (op == "+" && a.is_string() && b.is_string()) return Value(a.as_string() + b.as_string());
+  if (op == "+" && a.is_string() && b.is_string()) {
+    check_size(uint64_t(a.as_string().size()) + b.as_string().size(), "string");
+    return Value(a.as_string() + b.as_string());
+  }
   if (op == "+" && a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    check_size(uint64_t(a.items().size()) + b.items().size(), "list");
+    charge_steps(a.items().size() + b.items().size());
     ValueList r = a.items();
     r.insert(r.end(), b.items().begin(), b.items().end());
     return a.is_tuple() ? Value::tuple(std::move(r)) : Value::list(std::move(r));
   }
   if (op == "*" && (a.is_string() || a.is_list()) && (b.is_int() || b.is_bool())) {
-    int64_t n = b.as_int();
+    int64_t n = std::max<int64_t>(b.as_int(), 0);
+    uint64_t unit = a.is_string() ? a.as_string().size() : a.items().size();
+    if (unit != 0 && uint64_t(n) > (uint64_t(1) << 62) / unit) throw Error("sequence repetition too large");
+    check_size(unit * uint64_t(n), a.is_string() ? "string" : "list");
+    if (!a.is_string()) charge_steps(unit * uint64_t(n));
     if (a.is_string()) {
       std::string r;
       for (int64_t i = 0; i < n; ++i) r += a.as_string();
@@ -121,11 +160,13 @@ bool contains(const Value& container, const Value& item) {
 
 class Renderer {
  public:
-  static constexpr int kMaxCallDepth = 200;
+  explicit Renderer(int max_call_depth) : max_call_depth_(max_call_depth) {}
+  int max_call_depth_;
   int call_depth_ = 0;
 
   Value eval(const Expr& e, const FramePtr& f) {
     try {
+      charge_steps(1);
       return eval_inner(e, f);
     } catch (const LocatedError&) {
       throw;
@@ -206,13 +247,18 @@ class Renderer {
         if (!v.is_number())
           throw Error(str_cat("bad operand type for unary ", e.k == K::Neg ? "-" : "+", ": '", v.type_name(), "'"));
         if (e.k == K::Pos) return v.is_bool() ? Value(v.as_int()) : v;
+        if (!v.is_float() && v.as_int() == INT64_MIN) throw Error("integer overflow in unary -");
         return v.is_float() ? Value(-v.as_double()) : Value(-v.as_int());
       }
       case K::Not: return Value(!eval(*e.a, f).truthy());
       case K::Binary: {
         Value a = eval(*e.a, f);
         Value b = eval(*e.b, f);
-        if (e.name == "~") return Value(a.str() + b.str());
+        if (e.name == "~") {
+          std::string sa = a.str(), sb = b.str();
+          check_size(uint64_t(sa.size()) + sb.size(), "string");
+          return Value(sa + sb);
+        }
         return arith(e.name, a, b);
       }
       case K::Compare: {
@@ -334,9 +380,10 @@ class Renderer {
   Flow exec_node(const Node& n, const FramePtr& f, std::string& out) {
     using K = Node::K;
     try {
+      charge_steps(1);
       switch (n.k) {
-        case K::Text: out += n.text; return Flow::Normal;
-        case K::Print: out += eval(*n.expr, f).str(); return Flow::Normal;
+        case K::Text: append(out, n.text); return Flow::Normal;
+        case K::Print: append(out, eval(*n.expr, f).str()); return Flow::Normal;
         case K::If:
           for (auto& [cond, body] : n.branches)
             if (eval(*cond, f).truthy()) return exec(body, f, out);
@@ -360,7 +407,7 @@ class Renderer {
           Value fn = eval(*c.a, f);
           CallArgs args = eval_args(c, f);
           args.kw.emplace_back("caller", caller);
-          out += call(fn, args).str();
+          append(out, call(fn, args).str());
           return Flow::Normal;
         }
         case K::FilterBlock: {
@@ -368,7 +415,7 @@ class Renderer {
           auto inner = std::make_shared<Frame>();
           inner->parent = f;
           exec(n.body, inner, s);
-          out += apply_filter_chain(*n.expr, Value(s), f).str();
+          append(out, apply_filter_chain(*n.expr, Value(s), f).str());
           return Flow::Normal;
         }
         case K::With: {
@@ -458,8 +505,8 @@ class Renderer {
     std::string name = n.k == Node::K::Macro ? n.text : "caller";
     return Value::function(name, [node, def_frame, self, name](CallArgs& a) -> Value {
       // Python stops runaway recursion with RecursionError; a template must not crash us.
-      if (self->call_depth_ >= kMaxCallDepth)
-        throw Error(str_cat("maximum macro recursion depth (", kMaxCallDepth, ") exceeded in '", name, "'"));
+      if (self->call_depth_ >= self->max_call_depth_)
+        throw Error(str_cat("maximum macro recursion depth (", self->max_call_depth_, ") exceeded in '", name, "'"));
       struct DepthGuard {
         int& d;
         explicit DepthGuard(int& x) : d(x) { ++d; }
@@ -509,7 +556,21 @@ Template::Template(const std::string& source) {
   }
 }
 
-std::string Template::render(const Value& context) const {
+void charge_steps(uint64_t n) {
+  Budget* b = g_budget;
+  if (!b) return;
+  b->steps += n;
+  if (b->steps > b->limits.max_steps)
+    throw Error(str_cat("template exceeded the render step limit (", b->limits.max_steps, " steps)"));
+}
+
+void check_size(uint64_t size, const char* what) {
+  Budget* b = g_budget;
+  if (b && size > b->limits.max_output_bytes)
+    throw Error(str_cat("template ", what, " exceeded the size limit (", b->limits.max_output_bytes, " bytes)"));
+}
+
+std::string Template::render(const Value& context, const RenderLimits& limits) const {
   auto root = std::make_shared<Frame>();
   Dict globals;
   add_default_globals(globals);
@@ -518,8 +579,14 @@ std::string Template::render(const Value& context) const {
     for (auto& [k, v] : context.dict_ref().entries) root->vars[k.str()] = v;
   auto top = std::make_shared<Frame>();
   top->parent = root;
-  Renderer r;
+  Renderer r(limits.max_call_depth);
   std::string out;
+  Budget budget{limits};
+  struct Install {  // the budget builtins see; restored on the way out, even by an exception
+    Budget* prev;
+    explicit Install(Budget* b) : prev(g_budget) { g_budget = b; }
+    ~Install() { g_budget = prev; }
+  } install(&budget);
   try {
     r.exec(body_, top, out);
   } catch (const Error&) {

@@ -10,16 +10,33 @@
 
 namespace tritium::jinja {
 
+// What one render may spend. A template is code from a stranger (a model download, a request):
+// these bounds make a runaway one (a huge loop, `'x' * 10**12`, deep recursion) fail fast with an
+// Error naming the limit instead of taking the process's time or memory.
+struct RenderLimits {
+  uint64_t max_steps = 20'000'000;      // expressions evaluated + statements run + items built
+  size_t max_output_bytes = 32u << 20;  // the output, and any one string or list built on the way
+  int max_call_depth = 200;             // nested macro / caller() calls
+};
+
 class Template {
  public:
   // Parses `source`; throws tritium::Error with line and column on a syntax error.
   explicit Template(const std::string& source);
   // `context` is a dict of variables. Errors become tritium::Error naming line and column.
-  std::string render(const Value& context) const;
+  std::string render(const Value& context, const RenderLimits& limits = {}) const;
 
  private:
   Body body_;
 };
+
+// ---- the budget of the render running on this thread (no-ops outside a render) ----
+
+// Spends n steps; throws Error when max_steps is exceeded.
+void charge_steps(uint64_t n);
+// Throws Error when a string or list of `size` bytes / items would exceed max_output_bytes.
+// Builtins that build values whose size depends on an argument (width, count) call it first.
+void check_size(uint64_t size, const char* what);
 
 // ---- builtins (jinja_builtins.cpp, jinja_methods.cpp) ----
 

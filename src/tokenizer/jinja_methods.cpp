@@ -228,6 +228,7 @@ Value string_method(const std::string& s, const std::string& name) {
       std::string from = arg_str(a, 0, "old", "replace"), to = arg_str(a, 1, "new", "replace");
       int64_t count = int_arg(a, 2, "count", -1);
       if (from.empty()) {
+        check_size(uint64_t(s.size()) + (uint64_t(s.size()) + 1) * to.size(), "string");
         std::string out;
         int64_t n = 0;
         for (char32_t c : utf8_decode(s)) {
@@ -244,6 +245,7 @@ Value string_method(const std::string& s, const std::string& name) {
         size_t q = s.find(from, pos);
         if (q == std::string::npos) break;
         out += s.substr(pos, q - pos) + to;
+        check_size(out.size(), "string");
         pos = q + from.size();
         ++n;
       }
@@ -276,6 +278,7 @@ Value string_method(const std::string& s, const std::string& name) {
         if (!first) out += s;
         first = false;
         out += v.as_string();
+        check_size(out.size(), "string");
       }
       return Value(out);
     });
@@ -491,6 +494,13 @@ ValueList iterate(const Value& v) {
   }
 }
 
+// int(x) for a float; Python's big ints do not exist here, so out-of-range values are an error.
+static int64_t double_to_int(double x) {
+  if (!(x >= -9.2233720368547758e18 && x < 9.2233720368547758e18))
+    throw Error(str_cat("cannot convert float ", x, " to integer"));
+  return static_cast<int64_t>(x);
+}
+
 std::string py_format(const std::string& fmt, const Value& args) {
   ValueList items = args.is_tuple() ? args.items() : ValueList{args};
   size_t k = 0;
@@ -508,6 +518,15 @@ std::string py_format(const std::string& fmt, const Value& args) {
     std::string spec = "%";
     while (i < fmt.size() && std::string("-+ #0123456789.").find(fmt[i]) != std::string::npos) spec += fmt[i++];
     if (i >= fmt.size()) throw Error("incomplete format");
+    // Widths and precisions up to 500 (the conversion buffer below holds 512 bytes).
+    for (size_t p = 1, num = 0; p <= spec.size(); ++p) {
+      if (p < spec.size() && std::isdigit(static_cast<unsigned char>(spec[p]))) {
+        num = std::min<size_t>(num * 10 + size_t(spec[p] - '0'), 100000);
+        if (num > 500) throw Error("format width or precision larger than 500 is not supported");
+      } else {
+        num = 0;
+      }
+    }
     char conv = fmt[i];
     if (k >= items.size()) throw Error("not enough arguments for format string");
     const Value& v = items[k++];
@@ -519,7 +538,7 @@ std::string py_format(const std::string& fmt, const Value& args) {
     } else if (conv == 'd' || conv == 'i') {
       if (!v.is_number()) throw Error(str_cat("%d format: a real number is required, not ", v.type_name()));
       std::snprintf(buf, sizeof buf, (spec + "lld").c_str(),
-                    static_cast<long long>(v.is_float() ? static_cast<int64_t>(v.as_double()) : v.as_int()));
+                    static_cast<long long>(v.is_float() ? double_to_int(v.as_double()) : v.as_int()));
       out += buf;
     } else if (conv == 'f' || conv == 'e' || conv == 'g' || conv == 'F') {
       if (!v.is_number()) throw Error(str_cat("must be real number, not ", v.type_name()));

@@ -247,8 +247,9 @@ Tokenizer Tokenizer::from_json_value(const json& tokenizer_json, const json& con
 }
 
 Tokenizer Tokenizer::from_file(const std::string& path, const std::string& config_path) {
-  std::string cfg = config_path.empty() ? "" : read_file(config_path);
-  json j = parse_json(read_file(path), path);
+  std::string cfg =
+      config_path.empty() ? "" : read_file(config_path, kMaxTokenizerConfigBytes, "tokenizer_config.json");
+  json j = parse_json(read_file(path, kMaxTokenizerJsonBytes, "tokenizer.json"), path);
   json c = cfg.empty() ? json() : parse_json(cfg, config_path);
   return Tokenizer(std::make_unique<Impl>(j, c, path));
 }
@@ -262,7 +263,7 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   Tokenizer t = from_file(tj.string(), fs::exists(cj) ? cj.string() : "");
   fs::path gj = d / "generation_config.json";
   if (fs::exists(gj)) {
-    json g = parse_json(read_file(gj.string()), gj.string());
+    json g = parse_json(read_file(gj.string(), kMaxConfigJsonBytes, "generation_config.json"), gj.string());
     if (g.is_object() && g.contains("eos_token_id")) {
       std::vector<int32_t> eos;
       const json& e = g["eos_token_id"];

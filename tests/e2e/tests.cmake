@@ -1,6 +1,6 @@
 # End-to-end text pipeline (real tokenizer + chat template, random tiny model).
 add_test(NAME e2e_text_pipeline
-         COMMAND ${CMAKE_BINARY_DIR}/.venv/bin/python ${CMAKE_CURRENT_LIST_DIR}/test_text_pipeline.py
+         COMMAND ${TRITIUM_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_text_pipeline.py
                  --tritium $<TARGET_FILE:tritium_cli>
                  --node-modules ${CMAKE_SOURCE_DIR}/tests/conformance/node_modules
                  --work ${CMAKE_BINARY_DIR}/test_tmp)

@@ -2,5 +2,5 @@
 # float64 references (kernels/tests). Needs triton==3.6.0 in the test venv (make test-deps).
 add_test(NAME triton_kernels_interpret
          COMMAND ${CMAKE_COMMAND} -E env TRITON_INTERPRET=1
-                 ${CMAKE_BINARY_DIR}/.venv/bin/python -m pytest ${CMAKE_SOURCE_DIR}/kernels/tests -q -p no:cacheprovider)
+                 ${TRITIUM_TEST_PYTHON} -m pytest ${CMAKE_SOURCE_DIR}/kernels/tests -q -p no:cacheprovider)
 set_tests_properties(triton_kernels_interpret PROPERTIES LABELS unit TIMEOUT 900)

@@ -1,10 +1,15 @@
 // Core: half-precision conversions, tensors, the thread pool, the block pool.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 
+#include "core/file.h"
+#include "test_util.h"
 #include "core/half.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -123,4 +128,29 @@ TEST(BlockPool, SlotsFollowTheTable) {
   BlockTable t;
   ASSERT_TRUE(t.reserve(pool, 10));
   for (int64_t p = 0; p < 10; ++p) EXPECT_EQ(t.slot(pool, p), t.blocks()[size_t(p / 4)] * 4 + p % 4);
+}
+
+
+namespace {
+std::string limit_error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tritium::Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+#define EXPECT_LIMIT_ERROR(expr, ...)                                                              \
+  do {                                                                                             \
+    std::string msg = limit_error_of([&] { (void)(expr); });                                       \
+    for (const char* s : {__VA_ARGS__}) EXPECT_NE(msg.find(s), std::string::npos) << "message: " << msg; \
+  } while (0)
+TEST(FileLimits, LargerThanTheLimitIsRefusedBeforeReading) {
+  std::string dir = test::temp_dir("file_limit");
+  std::string p = dir + "/config.json";
+  { std::ofstream(p) << std::string(2000, ' ') << "{}"; }
+  EXPECT_LIMIT_ERROR(read_file(p, 1000, "config.json"), "config.json", "2002 bytes", "limit for config.json (1000 bytes)");
+  EXPECT_EQ(read_file(p, 4000, "config.json").size(), 2002u);
+  EXPECT_FALSE(try_read_file(dir + "/missing.json", 1000, "x").has_value());
 }

@@ -2,6 +2,8 @@
 // settings: trim_blocks, lstrip_blocks, loop controls) produces them.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/error.h"
 #include "tokenizer/jinja_eval.h"
 
@@ -208,3 +210,68 @@ TEST(JinjaValue, FloatReprAndJson) {
 
 }  // namespace
 }  // namespace tritium::jinja
+
+
+namespace {
+std::string limit_error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tritium::Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+}  // namespace
+#define EXPECT_LIMIT_ERROR(expr, ...)                                                              \
+  do {                                                                                             \
+    std::string msg = limit_error_of([&] { (void)(expr); });                                       \
+    for (const char* s : {__VA_ARGS__}) EXPECT_NE(msg.find(s), std::string::npos) << "message: " << msg; \
+  } while (0)
+namespace tritium {
+// ---- render limits: a runaway template fails fast with an error naming the limit ----
+
+TEST(JinjaLimits, StepLimit) {
+  jinja::RenderLimits lim;
+  lim.max_steps = 10000;
+  jinja::Template t("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}");
+  EXPECT_LIMIT_ERROR(t.render(jinja::Value::dict(), lim), "render step limit (10000 steps)");
+}
+
+TEST(JinjaLimits, OutputLimit) {
+  jinja::RenderLimits lim;
+  lim.max_output_bytes = 1000;
+  jinja::Template loop("{% for i in range(2000) %}x{% endfor %}");
+  EXPECT_LIMIT_ERROR(loop.render(jinja::Value::dict(), lim), "output exceeded the size limit (1000 bytes)");
+  EXPECT_EQ(jinja::Template("{% for i in range(1000) %}x{% endfor %}").render(jinja::Value::dict(), lim).size(), 1000u);
+  // Values built on the way are bounded too, before any memory is taken for them.
+  EXPECT_LIMIT_ERROR(jinja::Template("{{ ('x' * 1000000000000)|length }}").render(jinja::Value::dict()),
+                   "string exceeded the size limit");
+  EXPECT_LIMIT_ERROR(jinja::Template("{{ ([1] * 1000000000)|length }}").render(jinja::Value::dict()),
+                   "list exceeded the size limit");
+  EXPECT_LIMIT_ERROR(jinja::Template("{{ 'x'|center(100000000000) }}").render(jinja::Value::dict()), "size limit");
+  EXPECT_LIMIT_ERROR(jinja::Template("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}")
+                       .render(jinja::Value::dict()),
+                   "size limit");
+}
+
+TEST(JinjaLimits, RecursionLimit) {
+  jinja::RenderLimits lim;
+  lim.max_call_depth = 20;
+  jinja::Template t("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  EXPECT_LIMIT_ERROR(t.render(jinja::Value::dict(), lim), "maximum macro recursion depth (20)");
+  jinja::Template ok("{% macro f(n) %}{% if n < 10 %}{{ f(n + 1) }}{% else %}{{ n }}{% endif %}{% endmacro %}{{ f(0) }}");
+  EXPECT_EQ(ok.render(jinja::Value::dict(), lim), "10");
+}
+
+TEST(JinjaLimits, IntegerOverflowIsAnError) {
+  auto r = [](const std::string& s) { return jinja::Template(s).render(jinja::Value::dict()); };
+  EXPECT_EQ(r("{{ 2 ** 62 }}"), "4611686018427387904");
+  EXPECT_LIMIT_ERROR(r("{{ 2 ** 1000000000000 }}"), "integer overflow in **");
+  EXPECT_LIMIT_ERROR(r("{{ 9223372036854775807 + 1 }}"), "integer overflow in +");
+  EXPECT_LIMIT_ERROR(r("{{ 4611686018427387904 * 4 }}"), "integer overflow in *");
+  EXPECT_LIMIT_ERROR(r("{{ -(-9223372036854775807 - 1) }}"), "integer overflow");
+  EXPECT_EQ(r("{{ (-9223372036854775807 - 1) % -1 }}"), "0");
+  EXPECT_LIMIT_ERROR(r("{{ '%999999d' % 1 }}"), "format width");
+}
+
+}  // namespace tritium
