@@ -1,42 +1,44 @@
 #!/usr/bin/env bash
-# Back-to-back comparison of two tritium builds on the same machine, runs interleaved
-# (A B A B ...) so that clock and thermal drift hit both alike:
-#   A=BIN[:PACK_DIR] B=BIN[:PACK_DIR] [REPS=2] scripts/ab_bench.sh 'BENCH ARGS' ['BENCH ARGS' ...]
-# Each argument is a `tritium bench` command line without the binary (it must print --json).
-# PACK_DIR, when given, is that build's kernel pack (TRITIUM_KERNEL_DIR). Prints one line per
-# benchmark: the best of REPS runs of each build (tok/s: decode_tokens_per_s or
-# output_tokens_per_s), and B / A.
+# Back-to-back comparison of tritium builds on one machine, runs interleaved (A B C A B C ...)
+# so that clock and thermal drift hit every build alike:
+#   BUILDS="NAME=BIN[:PACK_DIR] NAME=BIN[:PACK_DIR] ..." [REPS=2] scripts/ab_bench.sh 'BENCH ARGS' ...
+# The first build is the baseline. Each argument is a `tritium bench` command line without the
+# binary (it must print --json). PACK_DIR, when given, is that build's kernel pack
+# (TRITIUM_KERNEL_DIR). Prints one line per benchmark and build: the best of REPS runs (tok/s:
+# decode_tokens_per_s or output_tokens_per_s) and its ratio to the baseline's.
 set -uo pipefail
-: "${A:?set A=BIN[:PACK]}" "${B:?set B=BIN[:PACK]}"
+read -r -a builds <<<"${BUILDS:?set BUILDS=\"NAME=BIN[:PACK] NAME=BIN[:PACK] ...\"}"
 REPS=${REPS:-2}
 run_one() {  # spec args...
-  local spec=$1; shift
+  local spec=${1#*=}; shift
   local bin=${spec%%:*} pack=""
   [ "$bin" != "$spec" ] && pack=${spec#*:}
-  if [ -n "$pack" ]; then
-    TRITIUM_KERNEL_DIR=$pack "$bin" "$@" 2>/dev/null | tail -1
-  else
-    "$bin" "$@" 2>/dev/null | tail -1
-  fi
+  if [ -n "$pack" ]; then TRITIUM_KERNEL_DIR=$pack "$bin" "$@" 2>/dev/null | tail -1
+  else "$bin" "$@" 2>/dev/null | tail -1; fi
 }
-figure() {  # json line -> tok/s
+figure() {  # json line -> tok/s (0 when the run failed)
   python3 -c 'import json,sys
 try:
-    j = json.loads(sys.stdin.read())
-    print(j.get("decode_tokens_per_s", j.get("output_tokens_per_s", 0)))
+    j = json.loads(sys.stdin.read()); print(j.get("decode_tokens_per_s", j.get("output_tokens_per_s", 0)))
 except Exception:
     print(0)'
 }
 lines=()
 for cmd in "$@"; do
-  a_best=0; b_best=0
+  declare -A best=()
   for ((r = 0; r < REPS; r++)); do
-    # shellcheck disable=SC2086
-    fa=$(run_one "$A" $cmd | figure); fb=$(run_one "$B" $cmd | figure)
-    echo "ab: [$cmd] run $r: A $fa, B $fb"
-    a_best=$(python3 -c "print(max($a_best, $fa))"); b_best=$(python3 -c "print(max($b_best, $fb))")
+    for b in "${builds[@]}"; do
+      # shellcheck disable=SC2086
+      f=$(run_one "$b" $cmd | figure)
+      echo "ab: [$cmd] ${b%%=*} run $r: $f tok/s"
+      best[${b%%=*}]=$(python3 -c "print(max(${best[${b%%=*}]:-0}, $f))")
+    done
   done
-  ratio=$(python3 -c "a, b = $a_best, $b_best; print(f'{b / a:.3f}' if a > 0 else 'n/a')")
-  lines+=("$(printf 'ab: %-90s A %10.1f  B %10.1f  B/A %s' "$cmd" "$a_best" "$b_best" "$ratio")")
+  base=${best[${builds[0]%%=*}]}
+  for b in "${builds[@]}"; do
+    n=${b%%=*}
+    lines+=("$(python3 -c "b, x = $base, ${best[$n]}; print(f'ab: {\"$cmd\"[:80]:80s} {\"$n\":>10s} {x:10.1f} tok/s  x{x / b:.3f}' if b > 0 else f'ab: {\"$cmd\"[:80]:80s} {\"$n\":>10s} {x:10.1f} tok/s')")")
+  done
+  unset best
 done
 printf '%s\n' "${lines[@]}"

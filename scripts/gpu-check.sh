@@ -15,7 +15,7 @@
 # 4. With LLAMA_CPP_BIN or LLAMA_CPP_SRC set: llama.cpp (the peer) on the same shapes.
 # Environment: BENCH_FILTER (regex: run only the matching benchmarks; the peer then runs only
 # with PEER=1), OUT (where pack.tar.gz goes; default: none), JOBS (kernel build processes,
-# default nproc), TRITIUM_KERNEL_DIR (force a pack directory), USE_EMBEDDED=1.
+# default nproc), PACK_ARCH (check/build the pack for this arch only, e.g. 90), TRITIUM_KERNEL_DIR (force a pack directory), USE_EMBEDDED=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -47,13 +47,16 @@ fi
 # ---- 1. kernel pack ------------------------------------------------------------------------
 section "kernel pack"
 t0=$(now)
+# PACK_ARCH=90: only that arch's cubins travelled (the working tree limit); check and build it alone.
+ARCH_ARGS=""
+[ -n "${PACK_ARCH:-}" ] && ARCH_ARGS="--arch $PACK_ARCH"
 if ! python3 -c "import triton" 2>/dev/null; then
   record "kernel pack" "SKIP" "$t0" "no triton here: using the embedded pack"
-elif python3 kernels/build.py --check; then
+elif python3 kernels/build.py --check $ARCH_ARGS; then
   record "kernel pack" "OK" "$t0" "up to date"
 else
   echo "gpu-check: rebuilding the kernel pack with $JOBS jobs"
-  if python3 kernels/build.py --jobs "$JOBS"; then
+  if python3 kernels/build.py --jobs "$JOBS" $ARCH_ARGS; then
     detail="rebuilt"
     if [ -n "${OUT:-}" ]; then
       # Files come back from $OUT only up to 16 MiB each: gzip, and split if still too big.
